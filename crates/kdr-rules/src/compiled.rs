@@ -1,0 +1,289 @@
+//! The compiled rule set: every enabled rule as matchers, indexed by source and by the value
+//! of the field that most narrows which events a rule can match (the audit resource, the
+//! runtime event type).
+
+use rustc_hash::FxHashMap;
+
+use kdr_model::{Nanos, Source, NANOS_PER_SEC};
+
+use crate::catalog::Catalog;
+use crate::compile::{
+    at_location, required_values, resolve_field_name, split_field_arg, Expr, Scope,
+};
+use crate::fields::{Field, FieldArg};
+use crate::loader::{KindDef, Location, RuleError, RuleSet};
+use crate::template::Template;
+
+/// Default window in which repeats of an alert on the same entity fold into one.
+pub const DEFAULT_THROTTLE: Nanos = 10 * 60 * NANOS_PER_SEC;
+
+#[derive(Debug)]
+pub struct CompiledRule {
+    pub name: String,
+    /// Index of the alert type in the catalog.
+    pub alert_type: usize,
+    pub source: Source,
+    pub condition: Option<Expr>,
+    pub exceptions: Option<Expr>,
+    pub reason: Template,
+    pub throttle: Nanos,
+    pub kind: CompiledKind,
+    pub tags: Vec<String>,
+    pub location: Location,
+}
+
+pub type FieldSel = (Field, FieldArg);
+
+#[derive(Debug)]
+pub enum CompiledKind {
+    Match,
+    Rare {
+        key: Vec<FieldSel>,
+        value: Vec<FieldSel>,
+        learning: Nanos,
+        max_keys: usize,
+        max_values: usize,
+    },
+    Burst {
+        key: Vec<FieldSel>,
+        distinct: Vec<FieldSel>,
+        threshold: usize,
+        window: Nanos,
+    },
+    Sequence {
+        key: Vec<FieldSel>,
+        window: Nanos,
+        steps: Vec<Expr>,
+    },
+    Intel {
+        field: FieldSel,
+        category: String,
+    },
+}
+
+#[derive(Debug, Default)]
+struct SourceIndex {
+    by_key: FxHashMap<Box<str>, Vec<usize>>,
+    any: Vec<usize>,
+}
+
+#[derive(Debug)]
+pub struct Rules {
+    pub catalog: Catalog,
+    pub rules: Vec<CompiledRule>,
+    index: [SourceIndex; 4],
+}
+
+fn source_slot(source: Source) -> usize {
+    match source {
+        Source::K8sAudit => 0,
+        Source::Runtime => 1,
+        Source::Cloud => 2,
+        Source::Exposure => 3,
+    }
+}
+
+/// The field a source's rules are indexed by.
+fn index_field(source: Source) -> Option<Field> {
+    match source {
+        Source::K8sAudit => Some(Field::KaTargetResource),
+        Source::Runtime => Some(Field::EvtType),
+        Source::Cloud | Source::Exposure => None,
+    }
+}
+
+pub const INTEL_CATEGORIES: [&str; 4] = ["proxy", "malware-source", "mining-pool", "c2"];
+
+impl Rules {
+    pub fn compile(set: &RuleSet) -> Result<Rules, Vec<RuleError>> {
+        let mut errors = Vec::new();
+        let mut rules = Vec::new();
+        for def in set.rules.iter().filter(|r| r.enabled) {
+            let scope = Scope {
+                lists: &set.lists,
+                macros: &set.macros,
+                source: def.source,
+            };
+            match compile_rule(&scope, set, def) {
+                Ok(rule) => rules.push(rule),
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let mut index: [SourceIndex; 4] = Default::default();
+        for (i, rule) in rules.iter().enumerate() {
+            let slot = &mut index[source_slot(rule.source)];
+            let keys = index_field(rule.source).and_then(|field| {
+                let condition = match &rule.kind {
+                    CompiledKind::Sequence { steps, .. } => None.or(steps.first()),
+                    _ => rule.condition.as_ref(),
+                }?;
+                required_values(condition, field)
+            });
+            match keys {
+                Some(keys) => {
+                    for key in keys {
+                        slot.by_key.entry(key.into_boxed_str()).or_default().push(i);
+                    }
+                }
+                None => slot.any.push(i),
+            }
+        }
+        // A sequence's later steps may need events its first step's index would not route:
+        // index sequences under every key of every step.
+        for (i, rule) in rules.iter().enumerate() {
+            if let (CompiledKind::Sequence { steps, .. }, Some(field)) =
+                (&rule.kind, index_field(rule.source))
+            {
+                let slot = &mut index[source_slot(rule.source)];
+                for step in steps.iter().skip(1) {
+                    match required_values(step, field) {
+                        Some(keys) => {
+                            for key in keys {
+                                let list = slot.by_key.entry(key.into_boxed_str()).or_default();
+                                if !list.contains(&i) {
+                                    list.push(i);
+                                }
+                            }
+                        }
+                        None if !slot.any.contains(&i) => slot.any.push(i),
+                        None => {}
+                    }
+                }
+            }
+        }
+        for slot in &mut index {
+            for list in slot.by_key.values_mut() {
+                list.sort_unstable();
+            }
+        }
+        Ok(Rules {
+            catalog: set.catalog.clone(),
+            rules,
+            index,
+        })
+    }
+
+    /// Rules that can match an event of `source` whose index field has value `key`: the ones
+    /// indexed under `key` followed by the unindexed ones.
+    pub fn candidates<'a>(&'a self, source: Source, key: &str) -> impl Iterator<Item = usize> + 'a {
+        let slot = &self.index[source_slot(source)];
+        let keyed = slot.by_key.get(key).map_or(&[][..], Vec::as_slice);
+        keyed.iter().chain(slot.any.iter()).copied()
+    }
+
+    pub fn has_source(&self, source: Source) -> bool {
+        let slot = &self.index[source_slot(source)];
+        !slot.any.is_empty() || !slot.by_key.is_empty()
+    }
+}
+
+fn fields(
+    names: &[String],
+    source: Source,
+    location: &Location,
+    what: &str,
+) -> Result<Vec<FieldSel>, RuleError> {
+    names
+        .iter()
+        .map(|name| {
+            let (base, arg) = split_field_arg(name);
+            resolve_field_name(base, arg, source)
+                .map_err(|e| at_location(location, format!("`{what}`: {e}")))
+        })
+        .collect()
+}
+
+fn compile_rule(
+    scope: &Scope<'_>,
+    set: &RuleSet,
+    def: &crate::loader::RuleDef,
+) -> Result<CompiledRule, RuleError> {
+    let here =
+        |message: String| at_location(&def.location, format!("rule `{}`: {message}", def.name));
+    let alert_type = set.catalog.index_of(&def.alert).ok_or_else(|| {
+        here(format!(
+            "unknown alert type `{}` (define it with an `alert` item)",
+            def.alert
+        ))
+    })?;
+    let condition = def
+        .condition
+        .as_ref()
+        .map(|text| scope.compile_text(text))
+        .transpose()?;
+    let exceptions = scope.compile_exceptions(&def.exceptions)?;
+    let reason = match &def.reason {
+        Some(text) => {
+            Template::parse(text, def.source).map_err(|e| here(format!("reason: {e}")))?
+        }
+        None => Template::default(),
+    };
+    let kind = match &def.kind {
+        KindDef::Match => CompiledKind::Match,
+        KindDef::Rare {
+            key,
+            value,
+            learning,
+            max_keys,
+            max_values,
+        } => CompiledKind::Rare {
+            key: fields(key, def.source, &def.location, "key")?,
+            value: fields(value, def.source, &def.location, "value")?,
+            learning: *learning,
+            max_keys: (*max_keys).max(1),
+            max_values: (*max_values).max(1),
+        },
+        KindDef::Burst {
+            key,
+            distinct,
+            threshold,
+            window,
+        } => CompiledKind::Burst {
+            key: fields(key, def.source, &def.location, "key")?,
+            distinct: fields(distinct, def.source, &def.location, "distinct")?,
+            threshold: (*threshold).max(1),
+            window: *window,
+        },
+        KindDef::Sequence { key, window, steps } => CompiledKind::Sequence {
+            key: fields(key, def.source, &def.location, "key")?,
+            window: *window,
+            steps: steps
+                .iter()
+                .map(|step| scope.compile_text(&step.condition))
+                .collect::<Result<_, _>>()?,
+        },
+        KindDef::Intel { field, category } => {
+            if !INTEL_CATEGORIES.contains(&category.as_str()) {
+                return Err(here(format!(
+                    "unknown intel category `{category}`: expected one of {}",
+                    INTEL_CATEGORIES.join(", ")
+                )));
+            }
+            let mut selected = fields(
+                std::slice::from_ref(field),
+                def.source,
+                &def.location,
+                "field",
+            )?;
+            CompiledKind::Intel {
+                field: selected.remove(0),
+                category: category.clone(),
+            }
+        }
+    };
+    Ok(CompiledRule {
+        name: def.name.clone(),
+        alert_type,
+        source: def.source,
+        condition,
+        exceptions,
+        reason,
+        throttle: def.throttle.unwrap_or(DEFAULT_THROTTLE),
+        kind,
+        tags: def.tags.clone(),
+        location: def.location.clone(),
+    })
+}

@@ -1,0 +1,158 @@
+//! What a rule looks at: one event plus lazily computed views of it. Each view (the parsed
+//! Kubernetes object, the joined command line, ...) is built at most once per event and only
+//! when some rule asks for it.
+
+use std::cell::OnceCell;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kdr_model::{Event, Payload, RuntimeEvent};
+
+use crate::k8s::{ObjectFacts, ServiceFacts, WorkloadFacts};
+
+/// A LoadBalancer Service joined with one workload it selects, synthesized by the engine's
+/// inventory (source `exposure`).
+#[derive(Clone, Debug)]
+pub struct Exposure {
+    pub service: Arc<ServiceFacts>,
+    pub workload: Arc<WorkloadFacts>,
+    /// Contents of the ConfigMaps the workload mounts (e.g. a pg_hba.conf).
+    pub config_data: Vec<String>,
+    /// Every namespace the inventory knows of in this cluster.
+    pub namespaces: Vec<String>,
+}
+
+pub struct Input<'a> {
+    pub event: &'a Event,
+    pub exposure: Option<&'a Exposure>,
+    facts: OnceCell<Option<ObjectFacts>>,
+    cmdline: OnceCell<String>,
+    args: OnceCell<String>,
+    parent_cmdline: OnceCell<String>,
+    ancestor_names: OnceCell<Vec<String>>,
+    ancestor_paths: OnceCell<Vec<String>>,
+    namespace_flags: OnceCell<Vec<String>>,
+}
+
+impl<'a> Input<'a> {
+    pub fn new(event: &'a Event) -> Self {
+        Input {
+            event,
+            exposure: None,
+            facts: OnceCell::new(),
+            cmdline: OnceCell::new(),
+            args: OnceCell::new(),
+            parent_cmdline: OnceCell::new(),
+            ancestor_names: OnceCell::new(),
+            ancestor_paths: OnceCell::new(),
+            namespace_flags: OnceCell::new(),
+        }
+    }
+
+    pub fn with_exposure(event: &'a Event, exposure: &'a Exposure) -> Self {
+        Input {
+            exposure: Some(exposure),
+            ..Input::new(event)
+        }
+    }
+
+    /// The Kubernetes object this audit event leaves behind, parsed once.
+    pub fn object(&self) -> Option<&ObjectFacts> {
+        self.facts
+            .get_or_init(|| match &self.event.payload {
+                Payload::K8sAudit(audit) => ObjectFacts::of_audit(audit),
+                _ => None,
+            })
+            .as_ref()
+    }
+
+    pub fn runtime(&self) -> Option<&'a RuntimeEvent> {
+        match &self.event.payload {
+            Payload::Runtime(runtime) => Some(runtime),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn cmdline(&self, runtime: &RuntimeEvent) -> &str {
+        self.cmdline.get_or_init(|| runtime.process.args.join(" "))
+    }
+
+    pub(crate) fn args(&self, runtime: &RuntimeEvent) -> &str {
+        self.args
+            .get_or_init(|| runtime.process.args.get(1..).unwrap_or(&[]).join(" "))
+    }
+
+    pub(crate) fn parent_cmdline(&self, runtime: &RuntimeEvent) -> Option<&str> {
+        let parent = runtime.process.ancestors.first()?;
+        Some(self.parent_cmdline.get_or_init(|| parent.args.join(" ")))
+    }
+
+    pub(crate) fn ancestor_names(&self, runtime: &RuntimeEvent) -> &[String] {
+        self.ancestor_names.get_or_init(|| {
+            runtime
+                .process
+                .ancestors
+                .iter()
+                .map(|a| basename(&a.exe).to_owned())
+                .collect()
+        })
+    }
+
+    pub(crate) fn ancestor_paths(&self, runtime: &RuntimeEvent) -> &[String] {
+        self.ancestor_paths.get_or_init(|| {
+            runtime
+                .process
+                .ancestors
+                .iter()
+                .map(|a| a.exe.clone())
+                .collect()
+        })
+    }
+
+    pub(crate) fn namespace_flags(&self, flags: u64) -> &[String] {
+        self.namespace_flags.get_or_init(|| {
+            CLONE_NEW_FLAGS
+                .iter()
+                .filter(|(bit, _)| flags & bit != 0)
+                .map(|(_, name)| (*name).to_owned())
+                .collect()
+        })
+    }
+}
+
+/// The CLONE_NEW* namespace flags of clone(2)/unshare(2)/setns(2).
+const CLONE_NEW_FLAGS: [(u64, &str); 8] = [
+    (0x0000_0080, "CLONE_NEWTIME"),
+    (0x0002_0000, "CLONE_NEWNS"),
+    (0x0200_0000, "CLONE_NEWCGROUP"),
+    (0x0400_0000, "CLONE_NEWUTS"),
+    (0x0800_0000, "CLONE_NEWIPC"),
+    (0x1000_0000, "CLONE_NEWUSER"),
+    (0x2000_0000, "CLONE_NEWPID"),
+    (0x4000_0000, "CLONE_NEWNET"),
+];
+
+pub fn basename(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+pub(crate) fn dirname(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) => "/",
+        Some(i) => &path[..i],
+        None => "",
+    }
+}
+
+/// Values of env entries named `name` among `NAME=value` strings.
+pub(crate) fn env_values(env: &[String], name: &str) -> Vec<String> {
+    env.iter()
+        .filter_map(|entry| entry.split_once('='))
+        .filter(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_owned())
+        .collect()
+}
+
+pub(crate) fn label_value<'m>(labels: &'m BTreeMap<String, String>, key: &str) -> Option<&'m str> {
+    labels.get(key).map(String::as_str)
+}
