@@ -55,6 +55,8 @@ pub struct Test {
     pub field: Field,
     pub arg: FieldArg,
     pub matcher: Matcher,
+    /// Every value must match (instead of any); an empty list does not match.
+    pub all: bool,
 }
 
 #[derive(Debug)]
@@ -117,15 +119,25 @@ impl Test {
                 _ => true,
             });
         }
-        match value {
-            Val::Missing => Tri::Unknown,
-            Val::Str(s) => Tri::from_bool(self.matcher.str(s)),
-            Val::Strs(list) => Tri::from_bool(list.iter().any(|s| self.matcher.str(s))),
-            Val::OwnedStrs(list) => Tri::from_bool(list.iter().any(|s| self.matcher.str(s))),
-            Val::Int(n) => Tri::from_bool(self.matcher.int(n)),
-            Val::Ints(list) => Tri::from_bool(list.iter().any(|n| self.matcher.int(*n))),
-            Val::Bool(b) => Tri::from_bool(self.matcher.bool(b)),
-            Val::Bools(list) => Tri::from_bool(list.iter().any(|b| self.matcher.bool(*b))),
+        let m = &self.matcher;
+        let found = match value {
+            Val::Missing => return Tri::Unknown,
+            Val::Str(s) => m.str(s),
+            Val::Int(n) => m.int(n),
+            Val::Bool(b) => m.bool(b),
+            Val::Strs(list) => self.quantify(list, |s| m.str(s)),
+            Val::OwnedStrs(list) => self.quantify(&list, |s| m.str(s)),
+            Val::Ints(list) => self.quantify(list, |n| m.int(*n)),
+            Val::Bools(list) => self.quantify(list, |b| m.bool(*b)),
+        };
+        Tri::from_bool(found)
+    }
+
+    fn quantify<T>(&self, list: &[T], test: impl Fn(&T) -> bool) -> bool {
+        if self.all {
+            !list.is_empty() && list.iter().all(test)
+        } else {
+            list.iter().any(test)
         }
     }
 }
@@ -248,12 +260,14 @@ impl Scope<'_> {
                     field,
                     arg,
                     matcher: Matcher::Exists,
+                    all: false,
                 })
             }
             Ast::Compare {
                 field,
                 op,
                 operand,
+                all,
                 at,
             } => {
                 let (resolved, arg) = self.resolve_field(field, text)?;
@@ -264,6 +278,7 @@ impl Scope<'_> {
                     field: resolved,
                     arg,
                     matcher,
+                    all: *all,
                 });
                 if *op == Op::Ne {
                     Expr::Not(Box::new(test))
@@ -378,10 +393,19 @@ impl Scope<'_> {
                         None => default_op,
                     };
                     let matcher = build_matcher(*field, op, &values).map_err(at)?;
+                    // An exception excuses a multi-valued field only when every value is
+                    // covered: one allowed image must not excuse another container.
+                    // `intersects` asks for any value on purpose (e.g. a group membership).
+                    let multi = op != Op::Intersects
+                        && matches!(
+                            field.info().ty,
+                            FieldType::Strs | FieldType::Ints | FieldType::Bools
+                        );
                     let test = Expr::Test(Test {
                         field: *field,
                         arg: arg.clone(),
                         matcher,
+                        all: multi,
                     });
                     tests.push(if op == Op::Ne {
                         Expr::Not(Box::new(test))
@@ -568,6 +592,7 @@ pub fn required_values(expr: &Expr, field: Field) -> Option<Vec<String>> {
             field: f,
             arg: FieldArg::None,
             matcher,
+            ..
         }) if *f == field => match matcher {
             Matcher::StrEq(v) => Some(vec![v.to_string()]),
             Matcher::StrIn(set) => Some(set.iter().map(|v| v.to_string()).collect()),

@@ -143,6 +143,7 @@ fields! {
     KaReqPodImageRepos => "ka.req.pod.containers.image.repository", AUDIT, Strs, None, "images without tag or digest";
     KaReqPodContainerNames => "ka.req.pod.containers.name", AUDIT, Strs, None, "container names";
     KaReqPodPrivileged => "ka.req.pod.containers.privileged", AUDIT, Bools, None, "securityContext.privileged per container (false when unset)";
+    KaReqPodPrivilegedContainers => "ka.req.pod.privileged_containers", AUDIT, Strs, None, "`name (image)` of each privileged container";
     KaReqPodAllowPrivEsc => "ka.req.pod.containers.allow_privilege_escalation", AUDIT, Bools, None, "allowPrivilegeEscalation per container (true when unset)";
     KaReqPodAddCaps => "ka.req.pod.containers.add_capabilities", AUDIT, Strs, None, "capabilities added by any container";
     KaReqPodEnv => "ka.req.pod.containers.env", AUDIT, Strs, Text, "NAME=value env entries; with [NAME], the values of NAME";
@@ -397,6 +398,7 @@ impl Field {
                 Field::KaReqPodImageRepos => Val::Strs(&wl.image_repositories),
                 Field::KaReqPodContainerNames => Val::Strs(&wl.container_names),
                 Field::KaReqPodPrivileged => Val::Bools(&wl.privileged),
+                Field::KaReqPodPrivilegedContainers => Val::Strs(&wl.privileged_containers),
                 Field::KaReqPodAllowPrivEsc => Val::Bools(&wl.allow_privilege_escalation),
                 Field::KaReqPodAddCaps => Val::Strs(&wl.add_capabilities),
                 Field::KaReqPodEnv => env_val(&wl.env, arg),

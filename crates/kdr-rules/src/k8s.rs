@@ -20,6 +20,8 @@ pub struct ObjectFacts {
     pub name: String,
     pub namespace: String,
     pub labels: Vec<String>,
+    /// The object has owner references (a ReplicaSet's pod, a Deployment's ReplicaSet).
+    pub owned: bool,
     pub workload: Option<WorkloadFacts>,
     pub service: Option<ServiceFacts>,
     pub role: Option<RoleFacts>,
@@ -42,6 +44,8 @@ pub struct WorkloadFacts {
     /// Images without tag or digest (`docker.io/library/nginx:1.25` -> `docker.io/library/nginx`).
     pub image_repositories: Vec<String>,
     pub privileged: Vec<bool>,
+    /// `name (image)` of each privileged container, for alert reasons.
+    pub privileged_containers: Vec<String>,
     pub allow_privilege_escalation: Vec<bool>,
     pub add_capabilities: Vec<String>,
     /// `NAME=value` of every container's literal env entries.
@@ -130,6 +134,8 @@ struct Metadata {
     name: String,
     namespace: String,
     labels: BTreeMap<String, serde_json::Value>,
+    #[serde(rename = "ownerReferences")]
+    owner_references: Vec<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize, Default)]
@@ -335,6 +341,7 @@ impl ObjectFacts {
             name: object.metadata.name.clone(),
             namespace: object.metadata.namespace.clone(),
             labels: label_pairs(&object.metadata.labels),
+            owned: !object.metadata.owner_references.is_empty(),
             ..ObjectFacts::default()
         };
         let spec = object.spec.as_deref();
@@ -475,9 +482,13 @@ impl WorkloadFacts {
                 .image_repositories
                 .push(image_repository(&container.image).to_owned());
             let security = container.security_context.as_ref();
-            facts
-                .privileged
-                .push(security.and_then(|s| s.privileged).unwrap_or(false));
+            let privileged = security.and_then(|s| s.privileged).unwrap_or(false);
+            facts.privileged.push(privileged);
+            if privileged {
+                facts
+                    .privileged_containers
+                    .push(format!("{} ({})", container.name, container.image));
+            }
             facts.allow_privilege_escalation.push(
                 security
                     .and_then(|s| s.allow_privilege_escalation)

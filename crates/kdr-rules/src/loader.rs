@@ -136,6 +136,9 @@ pub struct RuleDef {
     pub exceptions: Vec<ExceptionDef>,
     pub reason: Option<String>,
     pub throttle: Option<Nanos>,
+    /// Fields whose values name what the alert is about, for folding repeats (default: the
+    /// most specific entity of the event).
+    pub dedup: Vec<String>,
     pub enabled: bool,
     pub tags: Vec<String>,
     pub location: Location,
@@ -394,6 +397,7 @@ impl RuleSet {
             "exceptions",
             "reason",
             "throttle",
+            "dedup",
             "enabled",
             "tags",
             "append",
@@ -441,6 +445,9 @@ impl RuleSet {
             if item.has("tags") {
                 rule.tags = item.strings("tags")?;
             }
+            if item.has("dedup") {
+                rule.dedup = item.strings("dedup")?;
+            }
             if item.has("kind") || item.has("source") {
                 rule.kind = item.kind()?;
                 rule.source = item.source()?;
@@ -469,6 +476,7 @@ impl RuleSet {
             exceptions: item.exceptions()?,
             reason: item.optional_string("reason")?,
             throttle,
+            dedup: item.optional_strings("dedup")?,
             enabled: item.bool("enabled")?.unwrap_or(true),
             tags: item.optional_strings("tags")?,
             location: item.ctx.location(Some("rule")),

@@ -18,6 +18,8 @@ pub enum Ast {
         field: FieldRef,
         op: Op,
         operand: Operand,
+        /// `all FIELD OP ...`: every value of a multi-valued field must satisfy the test.
+        all: bool,
         at: usize,
     },
     Exists {
@@ -351,6 +353,28 @@ impl Parser {
                 self.pos += 1;
                 Ok(inner)
             }
+            Some((Token::Word(w), _)) if w == "all" => {
+                self.pos += 1;
+                let field_at = self.at();
+                match self.tokens.get(self.pos).cloned() {
+                    Some((Token::Word(field), _)) => {
+                        self.pos += 1;
+                        match self.after_word(field, field_at)? {
+                            Ast::Compare {
+                                field, op, operand, ..
+                            } => Ok(Ast::Compare {
+                                field,
+                                op,
+                                operand,
+                                all: true,
+                                at,
+                            }),
+                            _ => self.error("expected `FIELD OP VALUE` after `all`"),
+                        }
+                    }
+                    _ => self.error("expected a field after `all`"),
+                }
+            }
             Some((Token::Word(w), _)) if w == "and" || w == "or" => {
                 self.error(format!("expected a condition before `{w}`"))
             }
@@ -399,6 +423,7 @@ impl Parser {
             field,
             op,
             operand,
+            all: false,
             at,
         })
     }
@@ -514,6 +539,16 @@ mod tests {
         }
         assert!(matches!(parts[2], Ast::Compare { op: Op::Ne, .. }));
         assert!(matches!(parts[3], Ast::Exists { .. }));
+        let ast = parse_condition("all a.b glob (x*)").unwrap();
+        assert!(matches!(
+            ast,
+            Ast::Compare {
+                all: true,
+                op: Op::Glob,
+                ..
+            }
+        ));
+        assert!(parse_condition("all (a)").is_err());
     }
 
     #[test]

@@ -1,0 +1,202 @@
+//! The cluster inventory: workloads, Services, ConfigMaps and namespaces as the audit stream
+//! declares them. It joins a LoadBalancer Service with the workloads it selects, whichever
+//! arrives first, and yields one [`Exposure`] per pair whose facts changed.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use kdr_model::{Event, KubeAudit, Payload};
+use kdr_rules::k8s::{ObjectFacts, ServiceFacts, WorkloadFacts};
+use kdr_rules::Exposure;
+
+/// Resources whose bodies the inventory reads.
+pub const INVENTORY_RESOURCES: [&str; 11] = [
+    "pods",
+    "deployments",
+    "daemonsets",
+    "statefulsets",
+    "replicasets",
+    "replicationcontrollers",
+    "jobs",
+    "cronjobs",
+    "services",
+    "configmaps",
+    "namespaces",
+];
+
+/// Objects kept per cluster before new ones are refused (and counted).
+const MAX_OBJECTS_PER_CLUSTER: usize = 500_000;
+
+type NsName = (String, String);
+type WorkloadKey = (String, String, String);
+
+#[derive(Debug, Default)]
+struct ClusterInventory {
+    namespaces: BTreeSet<String>,
+    workloads: FxHashMap<WorkloadKey, Arc<WorkloadFacts>>,
+    services: FxHashMap<NsName, Arc<ServiceFacts>>,
+    config_maps: FxHashMap<NsName, Vec<String>>,
+}
+
+impl ClusterInventory {
+    fn size(&self) -> usize {
+        self.namespaces.len() + self.workloads.len() + self.services.len() + self.config_maps.len()
+    }
+
+    fn exposure(&self, service: &Arc<ServiceFacts>, workload: &Arc<WorkloadFacts>) -> Exposure {
+        let config_data = workload
+            .config_map_volumes
+            .iter()
+            .filter_map(|name| {
+                self.config_maps
+                    .get(&(workload.namespace.clone(), name.clone()))
+            })
+            .flatten()
+            .cloned()
+            .collect();
+        Exposure {
+            service: service.clone(),
+            workload: workload.clone(),
+            config_data,
+            namespaces: self.namespaces.iter().cloned().collect(),
+        }
+    }
+
+    fn load_balancers_selecting<'a>(
+        &'a self,
+        workload: &'a WorkloadFacts,
+    ) -> impl Iterator<Item = &'a Arc<ServiceFacts>> + 'a {
+        self.services.values().filter(move |svc| {
+            svc.service_type == "LoadBalancer"
+                && svc.namespace == workload.namespace
+                && workload.selected_by(&svc.selector_map)
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Inventory {
+    clusters: FxHashMap<String, ClusterInventory>,
+    /// Objects not stored because a cluster's inventory was full.
+    pub refused: u64,
+}
+
+impl Inventory {
+    /// Applies one audit event. `facts` is the object it leaves behind, when the event has a
+    /// body. Returns the Service-workload pairs this event created or changed.
+    pub fn apply(&mut self, event: &Event, facts: Option<&ObjectFacts>) -> Vec<Exposure> {
+        let Payload::K8sAudit(audit) = &event.payload else {
+            return Vec::new();
+        };
+        if !succeeded(audit) {
+            return Vec::new();
+        }
+        let Some(target) = &audit.object_ref else {
+            return Vec::new();
+        };
+        let cluster_name = event.context.cluster.clone().unwrap_or_default();
+        let cluster = self.clusters.entry(cluster_name).or_default();
+        let full = cluster.size() >= MAX_OBJECTS_PER_CLUSTER;
+        if !target.namespace.is_empty() && !full {
+            cluster.namespaces.insert(target.namespace.clone());
+        }
+        let mut exposures = Vec::new();
+        match audit.verb.as_str() {
+            "delete" => {
+                let ns = target.namespace.clone();
+                let name = target.name.clone();
+                match target.resource.as_str() {
+                    "services" => {
+                        cluster.services.remove(&(ns, name));
+                    }
+                    "configmaps" => {
+                        cluster.config_maps.remove(&(ns, name));
+                    }
+                    "namespaces" => {
+                        cluster.namespaces.remove(&name);
+                    }
+                    resource => {
+                        cluster.workloads.remove(&(ns, resource.to_owned(), name));
+                    }
+                }
+            }
+            "create" | "update" | "patch" => {
+                let Some(facts) = facts else {
+                    return exposures;
+                };
+                if full {
+                    self.refused += 1;
+                    return exposures;
+                }
+                let ns = if facts.namespace.is_empty() {
+                    target.namespace.clone()
+                } else {
+                    facts.namespace.clone()
+                };
+                if target.resource == "namespaces" {
+                    cluster.namespaces.insert(facts.name.clone());
+                } else if let Some(workload) = &facts.workload {
+                    // Controller-made copies (a Deployment's ReplicaSets and pods) would
+                    // repeat what their owner already declared.
+                    if facts.owned {
+                        return exposures;
+                    }
+                    let mut workload = workload.clone();
+                    workload.namespace = ns.clone();
+                    let workload = Arc::new(workload);
+                    cluster.workloads.insert(
+                        (ns, target.resource.clone(), workload.name.clone()),
+                        workload.clone(),
+                    );
+                    for svc in cluster.load_balancers_selecting(&workload) {
+                        exposures.push(cluster.exposure(svc, &workload));
+                    }
+                } else if let Some(service) = &facts.service {
+                    let mut service = service.clone();
+                    service.namespace = ns.clone();
+                    let service = Arc::new(service);
+                    cluster
+                        .services
+                        .insert((ns, service.name.clone()), service.clone());
+                    if service.service_type == "LoadBalancer" {
+                        for workload in cluster.workloads.values() {
+                            if workload.namespace == service.namespace
+                                && workload.selected_by(&service.selector_map)
+                            {
+                                exposures.push(cluster.exposure(&service, workload));
+                            }
+                        }
+                    }
+                } else if let Some(config_map) = &facts.config_map {
+                    cluster
+                        .config_maps
+                        .insert((ns.clone(), facts.name.clone()), config_map.values.clone());
+                    for workload in cluster.workloads.values() {
+                        if workload.namespace == ns
+                            && workload.config_map_volumes.contains(&facts.name)
+                        {
+                            for svc in cluster.load_balancers_selecting(workload) {
+                                exposures.push(cluster.exposure(svc, workload));
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        exposures
+    }
+
+    pub fn object_count(&self) -> usize {
+        self.clusters.values().map(ClusterInventory::size).sum()
+    }
+}
+
+/// Only requests the API server carried out change the cluster.
+fn succeeded(audit: &KubeAudit) -> bool {
+    audit
+        .response_code
+        .is_some_and(|code| (200..300).contains(&code))
+}

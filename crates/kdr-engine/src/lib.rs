@@ -1,0 +1,436 @@
+//! The detection engine. Feed it events in (roughly) event-time order; it runs the compiled
+//! rules, keeps the state stateful kinds need, and reports alerts as they open and as their
+//! throttle window closes with the final count.
+//!
+//! It knows nothing of input formats, storage or output: events in, [`AlertEvent`]s out.
+
+pub mod entities;
+pub mod inventory;
+pub mod state;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use kdr_intel::{Category, IndicatorSet};
+use kdr_model::{Alert, Event, Payload, Source, Timestamp};
+use kdr_rules::template::write_value;
+use kdr_rules::{CompiledKind, CompiledRule, FieldSel, Input, Rules, Tri, Val};
+
+use inventory::{Inventory, INVENTORY_RESOURCES};
+use state::{Baseline, Bursts, RareOutcome, Sequences};
+
+/// Most evidence event IDs an alert keeps.
+const MAX_EVIDENCE: usize = 20;
+
+/// An alert's life as the engine reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AlertEvent {
+    /// First detection: report it now.
+    Opened(Alert),
+    /// The throttle window ended; the alert as final, with every repeat folded in.
+    Closed(Alert),
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EngineStats {
+    pub events: u64,
+    pub alerts_opened: u64,
+    /// Detections folded into an already open alert.
+    pub repeats_folded: u64,
+    pub inventory_objects: usize,
+    /// Inventory objects not stored because the inventory was full.
+    pub inventory_refused: u64,
+    /// Baseline and window keys dropped to stay within memory bounds.
+    pub state_evictions: u64,
+}
+
+/// Per-rule state, by rule index.
+enum RuleState {
+    None,
+    Rare(Baseline),
+    Burst(Bursts),
+    Sequence(Sequences),
+}
+
+struct OpenAlert {
+    alert: Alert,
+    deadline: Timestamp,
+}
+
+pub struct Engine {
+    rules: Arc<Rules>,
+    intel: IndicatorSet,
+    state: Vec<RuleState>,
+    inventory: Inventory,
+    open: FxHashMap<String, OpenAlert>,
+    deadlines: BTreeSet<(Timestamp, String)>,
+    watermark: Timestamp,
+    stats: EngineStats,
+    has_exposure_rules: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("cannot read engine state: {0}")]
+    Parse(#[from] serde_json::Error),
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct SavedState {
+    /// Baselines by rule name.
+    baselines: FxHashMap<String, Baseline>,
+}
+
+impl Engine {
+    pub fn new(rules: Arc<Rules>, intel: IndicatorSet) -> Engine {
+        let state = rules
+            .rules
+            .iter()
+            .map(|rule| match rule.kind {
+                CompiledKind::Rare { .. } => RuleState::Rare(Baseline::default()),
+                CompiledKind::Burst { .. } => RuleState::Burst(Bursts::default()),
+                CompiledKind::Sequence { .. } => RuleState::Sequence(Sequences::default()),
+                _ => RuleState::None,
+            })
+            .collect();
+        let has_exposure_rules = rules.has_source(Source::Exposure);
+        Engine {
+            rules,
+            intel,
+            state,
+            inventory: Inventory::default(),
+            open: FxHashMap::default(),
+            deadlines: BTreeSet::new(),
+            watermark: Timestamp::default(),
+            stats: EngineStats::default(),
+            has_exposure_rules,
+        }
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        let mut stats = self.stats.clone();
+        stats.inventory_objects = self.inventory.object_count();
+        stats.inventory_refused = self.inventory.refused;
+        stats.state_evictions = self
+            .state
+            .iter()
+            .map(|s| match s {
+                RuleState::Rare(b) => b.evicted_keys,
+                RuleState::Burst(b) => b.evicted_keys,
+                RuleState::Sequence(s) => s.evicted_keys,
+                RuleState::None => 0,
+            })
+            .sum();
+        stats
+    }
+
+    /// Runs every candidate rule on one event.
+    pub fn process(&mut self, event: &Event, out: &mut Vec<AlertEvent>) {
+        self.stats.events += 1;
+        if event.time > self.watermark {
+            self.watermark = event.time;
+            self.close_expired(out);
+        }
+        let input = Input::new(event);
+        let (source, key) = match &event.payload {
+            Payload::K8sAudit(audit) => (
+                Source::K8sAudit,
+                audit
+                    .object_ref
+                    .as_ref()
+                    .map_or("", |r| r.resource.as_str()),
+            ),
+            Payload::Runtime(runtime) => (Source::Runtime, runtime.action.type_name()),
+            Payload::Cloud(_) => (Source::Cloud, ""),
+        };
+        let rules = Arc::clone(&self.rules);
+        for index in rules.candidates(source, key) {
+            self.run_rule(&rules.rules[index], index, &input, out);
+        }
+        if self.has_exposure_rules
+            && source == Source::K8sAudit
+            && INVENTORY_RESOURCES.contains(&key)
+        {
+            let exposures = self.inventory.apply(event, input.object());
+            for exposure in &exposures {
+                let joined = Input::with_exposure(event, exposure);
+                for index in rules.candidates(Source::Exposure, "") {
+                    self.run_rule(&rules.rules[index], index, &joined, out);
+                }
+            }
+        }
+    }
+
+    fn run_rule(
+        &mut self,
+        rule: &CompiledRule,
+        index: usize,
+        input: &Input<'_>,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        let time = input.event.time;
+        let passes =
+            |expr: Option<&kdr_rules::Expr>| expr.is_none_or(|e| e.eval(input) == Tri::True);
+        match &rule.kind {
+            CompiledKind::Match => {
+                if passes(rule.condition.as_ref()) && !excepted(rule, input) {
+                    self.raise(rule, input, None, out);
+                }
+            }
+            CompiledKind::Rare {
+                key,
+                value,
+                learning,
+                max_keys,
+                max_values,
+            } => {
+                if !passes(rule.condition.as_ref()) || excepted(rule, input) {
+                    return;
+                }
+                let (Some(k), Some(v)) = (join_fields(key, input), join_fields(value, input))
+                else {
+                    return;
+                };
+                let RuleState::Rare(baseline) = &mut self.state[index] else {
+                    return;
+                };
+                if baseline.observe(&k, &v, time, *learning, *max_keys, *max_values)
+                    == RareOutcome::New
+                {
+                    let detail = format!(
+                        "operation `{}` never seen for `{}` during its baseline",
+                        v.replace('\u{1f}', " "),
+                        k.replace('\u{1f}', " ")
+                    );
+                    self.raise(rule, input, Some(detail), out);
+                }
+            }
+            CompiledKind::Burst {
+                key,
+                distinct,
+                threshold,
+                window,
+            } => {
+                if !passes(rule.condition.as_ref()) || excepted(rule, input) {
+                    return;
+                }
+                let Some(k) = join_fields(key, input) else {
+                    return;
+                };
+                let v = if distinct.is_empty() {
+                    // Counting events: every event is its own distinct value.
+                    input.event.id.clone()
+                } else {
+                    match join_fields(distinct, input) {
+                        Some(v) => v,
+                        None => return,
+                    }
+                };
+                let RuleState::Burst(bursts) = &mut self.state[index] else {
+                    return;
+                };
+                if let Some(values) = bursts.observe(&k, v, time, *window, *threshold) {
+                    let detail = if distinct.is_empty() {
+                        format!("{} events within the window", values.len())
+                    } else {
+                        format!(
+                            "{} distinct: {}",
+                            values.len(),
+                            values.join(", ").replace('\u{1f}', " ")
+                        )
+                    };
+                    self.raise(rule, input, Some(detail), out);
+                }
+            }
+            CompiledKind::Sequence { key, window, steps } => {
+                if excepted(rule, input) {
+                    return;
+                }
+                let matches: Vec<bool> = steps.iter().map(|s| s.eval(input) == Tri::True).collect();
+                if !matches.iter().any(|m| *m) {
+                    return;
+                }
+                let Some(k) = join_fields(key, input) else {
+                    return;
+                };
+                let RuleState::Sequence(sequences) = &mut self.state[index] else {
+                    return;
+                };
+                if sequences.observe(&k, &matches, time, *window) {
+                    self.raise(rule, input, None, out);
+                }
+            }
+            CompiledKind::Intel { field, category } => {
+                if !passes(rule.condition.as_ref()) || excepted(rule, input) {
+                    return;
+                }
+                let Some(category) = Category::from_name(category) else {
+                    return;
+                };
+                let value = field.0.extract(&field.1, input);
+                let hit = match &value {
+                    Val::Str(s) => self.intel.lookup(s, category),
+                    Val::Strs(list) => list.iter().find_map(|s| self.intel.lookup(s, category)),
+                    Val::OwnedStrs(list) => {
+                        list.iter().find_map(|s| self.intel.lookup(s, category))
+                    }
+                    _ => None,
+                };
+                if let Some(hit) = hit {
+                    let detail = format!("threat intelligence lists {hit}");
+                    self.raise(rule, input, Some(detail), out);
+                }
+            }
+        }
+    }
+
+    fn raise(
+        &mut self,
+        rule: &CompiledRule,
+        input: &Input<'_>,
+        detail: Option<String>,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        let event = input.event;
+        let alert_type = self.rules.catalog.get(rule.alert_type);
+        let entities = entities::entities(input);
+        let subject = if rule.dedup.is_empty() {
+            entities::subject_key(&entities)
+        } else {
+            join_fields(&rule.dedup, input).unwrap_or_default()
+        };
+        let dedup_key = format!("{}|{}", alert_type.id, subject);
+        if let Some(open) = self.open.get_mut(&dedup_key) {
+            if event.time <= open.deadline {
+                let alert = &mut open.alert;
+                alert.count += 1;
+                alert.end_time = alert.end_time.max(event.time);
+                alert.start_time = alert.start_time.min(event.time);
+                if alert.evidence.len() < MAX_EVIDENCE && !alert.evidence.contains(&event.id) {
+                    alert.evidence.push(event.id.clone());
+                }
+                self.stats.repeats_folded += 1;
+                return;
+            }
+        }
+        let mut reason = rule.reason.render(input);
+        if let Some(detail) = detail {
+            if !reason.is_empty() {
+                reason.push_str("; ");
+            }
+            reason.push_str(&detail);
+        }
+        let alert = Alert {
+            alert_type: alert_type.id.clone(),
+            display_name: alert_type.display_name.clone(),
+            description: alert_type.description.clone(),
+            severity: alert_type.severity,
+            tactics: alert_type.tactics.clone(),
+            techniques: alert_type.techniques.clone(),
+            plane: alert_type.plane,
+            rule: rule.name.clone(),
+            time_generated: event.time,
+            start_time: event.time,
+            end_time: event.time,
+            count: 1,
+            reason,
+            entities,
+            evidence: vec![event.id.clone()],
+            remediation: alert_type.remediation.clone(),
+            dedup_key: dedup_key.clone(),
+        };
+        self.stats.alerts_opened += 1;
+        out.push(AlertEvent::Opened(alert.clone()));
+        if rule.throttle <= 0 {
+            out.push(AlertEvent::Closed(alert));
+            return;
+        }
+        // A previous alert with this key whose window passed is closed first.
+        if let Some(previous) = self.open.remove(&dedup_key) {
+            self.deadlines
+                .remove(&(previous.deadline, dedup_key.clone()));
+            out.push(AlertEvent::Closed(previous.alert));
+        }
+        let deadline = event.time.saturating_add(rule.throttle);
+        self.deadlines.insert((deadline, dedup_key.clone()));
+        self.open.insert(dedup_key, OpenAlert { alert, deadline });
+    }
+
+    fn close_expired(&mut self, out: &mut Vec<AlertEvent>) {
+        while let Some(first) = self.deadlines.first() {
+            if first.0 >= self.watermark {
+                break;
+            }
+            let (_, key) = self.deadlines.pop_first().expect("checked non-empty");
+            if let Some(open) = self.open.remove(&key) {
+                out.push(AlertEvent::Closed(open.alert));
+            }
+        }
+    }
+
+    /// Closes every open alert (end of input, shutdown).
+    pub fn flush(&mut self, out: &mut Vec<AlertEvent>) {
+        let mut open: Vec<OpenAlert> = self.open.drain().map(|(_, v)| v).collect();
+        open.sort_by(|a, b| {
+            (a.alert.time_generated, &a.alert.dedup_key)
+                .cmp(&(b.alert.time_generated, &b.alert.dedup_key))
+        });
+        self.deadlines.clear();
+        out.extend(open.into_iter().map(|o| AlertEvent::Closed(o.alert)));
+    }
+
+    /// Learned baselines as JSON, so a restart does not learn again.
+    pub fn save_state(&self) -> Result<String, StateError> {
+        let mut saved = SavedState::default();
+        for (rule, state) in self.rules.rules.iter().zip(&self.state) {
+            if let RuleState::Rare(baseline) = state {
+                saved.baselines.insert(rule.name.clone(), baseline.clone());
+            }
+        }
+        Ok(serde_json::to_string(&saved)?)
+    }
+
+    /// Restores baselines saved by [`Engine::save_state`]; rules that no longer exist are
+    /// ignored.
+    pub fn load_state(&mut self, text: &str) -> Result<(), StateError> {
+        let mut saved: SavedState = serde_json::from_str(text)?;
+        for (rule, state) in self.rules.rules.iter().zip(&mut self.state) {
+            if let (RuleState::Rare(baseline), Some(loaded)) =
+                (state, saved.baselines.remove(&rule.name))
+            {
+                *baseline = loaded;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn excepted(rule: &CompiledRule, input: &Input<'_>) -> bool {
+    rule.exceptions
+        .as_ref()
+        .is_some_and(|e| e.eval(input) == Tri::True)
+}
+
+/// Values of several fields joined with U+001F; `None` if any is missing.
+fn join_fields(fields: &[FieldSel], input: &Input<'_>) -> Option<String> {
+    let mut out = String::new();
+    for (i, (field, arg)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push('\u{1f}');
+        }
+        let value = field.extract(arg, input);
+        if value == Val::Missing {
+            return None;
+        }
+        write_value(&mut out, value);
+    }
+    Some(out)
+}
