@@ -1,0 +1,190 @@
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+
+use kdr_decode::EventReader;
+use kdr_engine::{AlertEvent, Engine};
+use kdr_intel::IndicatorSet;
+use kdr_model::Alert;
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Output {
+    /// One JSON alert per line.
+    Json,
+    /// A readable table.
+    Table,
+}
+
+#[derive(Args)]
+pub struct DetectArgs {
+    /// Input files (audit logs, webhook batches, cloud envelopes, recorded runtime events);
+    /// `-` or nothing reads standard input. The format is detected per record.
+    inputs: Vec<String>,
+    /// Threat-intelligence file: `INDICATOR CATEGORY` per line (repeatable).
+    #[arg(long, value_name = "FILE")]
+    intel: Vec<PathBuf>,
+    /// Extra rule files or directories, loaded after the shipped rules (repeatable).
+    #[arg(long = "rules", value_name = "DIR")]
+    rules: Vec<PathBuf>,
+    /// Output format; default: table on a terminal, JSON lines otherwise.
+    #[arg(long, value_enum)]
+    output: Option<Output>,
+    /// Stop at the first malformed record.
+    #[arg(long)]
+    strict: bool,
+    /// Baseline state file: loaded if it exists, saved at the end.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+}
+
+pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
+    let rules = kdr_rules::load(&args.rules).map_err(|e| crate::report_errors(&e))?;
+    let intel = load_intel(&args.intel)?;
+    let mut engine = Engine::new(Arc::new(rules), intel);
+    if let Some(path) = &args.state {
+        if path.exists() {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading state {}", path.display()))?;
+            engine
+                .load_state(&text)
+                .with_context(|| format!("state file {}", path.display()))?;
+        }
+    }
+    let output = args.output.unwrap_or(if io::stdout().is_terminal() {
+        Output::Table
+    } else {
+        Output::Json
+    });
+    let mut printer = Printer::new(output);
+    let inputs = if args.inputs.is_empty() {
+        vec!["-".to_string()]
+    } else {
+        args.inputs.clone()
+    };
+    let mut rejected = 0u64;
+    let mut records = 0u64;
+    let mut alert_events = Vec::new();
+    'inputs: for name in &inputs {
+        let reader: Box<dyn BufRead> = if name == "-" {
+            Box::new(io::stdin().lock())
+        } else {
+            Box::new(BufReader::new(
+                File::open(name).with_context(|| format!("opening {name}"))?,
+            ))
+        };
+        let display = if name == "-" { "<stdin>" } else { name.as_str() };
+        let mut events = EventReader::new(display, reader);
+        for item in &mut events {
+            match item {
+                Ok(event) => {
+                    engine.process(&event, &mut alert_events);
+                    printer.take(&mut alert_events)?;
+                }
+                Err(error) => {
+                    rejected += 1;
+                    eprintln!("{error}");
+                    if args.strict {
+                        break 'inputs;
+                    }
+                }
+            }
+        }
+        records += events.stats().records;
+    }
+    engine.flush(&mut alert_events);
+    printer.take(&mut alert_events)?;
+    printer.finish()?;
+    if let Some(path) = &args.state {
+        std::fs::write(path, engine.save_state()?)
+            .with_context(|| format!("writing state {}", path.display()))?;
+    }
+    let stats = engine.stats();
+    eprintln!(
+        "kdr detect: {records} records, {} events, {rejected} rejected, {} alerts ({} repeats folded)",
+        stats.events, printer.printed, stats.repeats_folded
+    );
+    Ok(if rejected > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn load_intel(paths: &[PathBuf]) -> anyhow::Result<IndicatorSet> {
+    let mut intel = IndicatorSet::shipped();
+    let mut errors = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading intel {}", path.display()))?;
+        errors.extend(intel.load(&path.display().to_string(), &text));
+    }
+    if errors.is_empty() {
+        Ok(intel)
+    } else {
+        Err(crate::report_errors(&errors))
+    }
+}
+
+/// Prints alerts when their throttle window closes, so each appears once with its count.
+struct Printer {
+    output: Output,
+    table_rows: Vec<Vec<String>>,
+    stdout: io::BufWriter<io::Stdout>,
+    printed: u64,
+}
+
+impl Printer {
+    fn new(output: Output) -> Printer {
+        Printer {
+            output,
+            table_rows: Vec::new(),
+            stdout: io::BufWriter::new(io::stdout()),
+            printed: 0,
+        }
+    }
+
+    fn take(&mut self, events: &mut Vec<AlertEvent>) -> anyhow::Result<()> {
+        for event in events.drain(..) {
+            if let AlertEvent::Closed(alert) = event {
+                self.print(&alert)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn print(&mut self, alert: &Alert) -> anyhow::Result<()> {
+        self.printed += 1;
+        match self.output {
+            Output::Json => {
+                serde_json::to_writer(&mut self.stdout, alert)?;
+                self.stdout.write_all(b"\n")?;
+            }
+            Output::Table => self.table_rows.push(vec![
+                alert.time_generated.to_string(),
+                alert.severity.name().to_string(),
+                alert.alert_type.clone(),
+                alert.count.to_string(),
+                alert.reason.clone(),
+            ]),
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> anyhow::Result<()> {
+        if !self.table_rows.is_empty() {
+            let text = crate::table::render(
+                &["TIME", "SEVERITY", "ALERT", "COUNT", "REASON"],
+                &self.table_rows,
+                120,
+            );
+            self.stdout.write_all(text.as_bytes())?;
+        }
+        self.stdout.flush()?;
+        Ok(())
+    }
+}

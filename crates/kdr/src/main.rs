@@ -1,0 +1,55 @@
+//! `kdr`: a thin command-line layer over the kdr crates.
+
+mod catalog_cmd;
+mod detect_cmd;
+mod rules_cmd;
+mod table;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "kdr", version, about = "Kubernetes detection and response")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Read audit, cloud and runtime events and print the alerts they raise.
+    Detect(detect_cmd::DetectArgs),
+    /// List every alert type kdr raises.
+    Catalog(catalog_cmd::CatalogArgs),
+    /// Work with rule files.
+    Rules {
+        #[command(subcommand)]
+        command: rules_cmd::RulesCommand,
+    },
+    /// List every field rule conditions can use.
+    Fields(rules_cmd::FieldsArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Detect(args) => detect_cmd::run(args),
+        Command::Catalog(args) => catalog_cmd::run(args),
+        Command::Rules { command } => rules_cmd::run(command),
+        Command::Fields(args) => rules_cmd::fields(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("kdr: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Where loaded rules or intel failed: every error on its own line.
+pub fn report_errors<E: std::fmt::Display>(errors: &[E]) -> anyhow::Error {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    anyhow::anyhow!("{} error(s) in rule files:\n{}", lines.len(), lines.join("\n"))
+}
