@@ -23,7 +23,7 @@ fn locate<'a, T: Deserialize<'a>>(text: &'a str, first: serde_json::Error) -> De
         Err(error) => {
             let path = error.path().to_string();
             let message = error.into_inner().to_string();
-            if path == "." || path.is_empty() {
+            if path == "." || path == "?" || path.is_empty() {
                 DecodeError::new(message)
             } else {
                 DecodeError::at(path, message)
