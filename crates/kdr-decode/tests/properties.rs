@@ -172,7 +172,7 @@ proptest! {
         mutations in prop::collection::vec(mutation(), 1..4),
     ) {
         let lines = sample_lines();
-        let record = mutate(*index.get::<&str>(&lines), &mutations);
+        let record = mutate(index.get::<&str>(&lines), &mutations);
         check_record(&record)?;
     }
 
@@ -191,7 +191,7 @@ proptest! {
             input.push_str(SAMPLES[7]);
         }
         for (index, mutations) in &picks {
-            input.push_str(&mutate(*index.get::<&str>(&lines), mutations));
+            input.push_str(&mutate(index.get::<&str>(&lines), mutations));
             input.push_str(separator);
         }
         check_reader(input.as_bytes())?;
