@@ -139,7 +139,7 @@ impl AuditWire<'_> {
             namespace,
             pod,
             identity: (!user.username.is_empty()).then(|| user.username.clone()),
-            source_ips: source_ips.clone(),
+            source_ips,
             ..Context::default()
         };
         let audit = KubeAudit {

@@ -23,6 +23,9 @@ struct SubscriptionWire<'a> {
     log_stream: Option<Str<'a>>,
     #[serde(borrow)]
     log_events: Option<Vec<&'a RawValue>>,
+    /// Set when this is really an Insights row that happens to list `logGroup` first.
+    #[serde(rename = "@message")]
+    insights_message: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -56,7 +59,12 @@ pub(crate) fn decode_subscription(text: &str, ctx: &mut Ctx) {
         ctx.skipped += 1;
         return;
     }
-    let events = message.log_events.unwrap_or_default();
+    let Some(events) = message.log_events else {
+        if message.insights_message.is_some() {
+            return decode_insights(text, ctx);
+        }
+        return ctx.fail(DecodeError::new("missing field `logEvents`"));
+    };
     if !is_audit_stream(message.log_stream.as_ref().map(Str::as_str)) {
         ctx.skipped += events.len() as u64;
         return;

@@ -91,9 +91,9 @@ impl fmt::Display for FieldPrefix<'_> {
     }
 }
 
-/// Counters over everything a [`Decoder`] (or [`EventReader`]) has seen, so that losses are
-/// visible: `records == ` records that produced events, errors or skips, and every error
-/// handed out is one `rejected`.
+/// Counters over everything a [`Decoder`] (or [`EventReader`]) has seen, so that no loss is
+/// silent: every error handed out is one `rejected`, and every envelope item not decoded on
+/// purpose is one `skipped`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DecodeStats {
     /// Input records (lines, or pretty-printed documents) read.

@@ -596,3 +596,21 @@ fn top_level_array_of_records() {
     assert_eq!(error.field.as_deref(), Some("[2]"));
     assert!(error.message.starts_with("unrecognized record"));
 }
+
+#[test]
+fn eks_insights_row_listing_log_group_first() {
+    let inner = AUDIT.lines().next().unwrap();
+    let row = format!(
+        r#"{{"logGroup":"/aws/eks/dev/cluster","@logStream":"kube-apiserver-audit-1","@message":{}}}"#,
+        serde_json::to_string(inner).unwrap()
+    );
+    let mut out = Vec::new();
+    decode_record(&row, &mut out).unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].context.cluster.as_deref(), Some("dev"));
+    let error = decode_record(r#"{"logGroup":"/aws/eks/dev/cluster"}"#, &mut out).unwrap_err();
+    assert!(
+        error.message.contains("missing field `logEvents`"),
+        "{error}"
+    );
+}
