@@ -62,16 +62,19 @@ pub fn entities(input: &Input<'_>) -> Entities {
                 }
             }
             if let Some(exposure) = input.exposure {
-                entities.namespace = Some(exposure.workload.namespace.clone());
+                entities.namespace = Some(exposure.service.namespace.clone());
                 entities.service = Some(format!(
                     "{}/{}",
                     exposure.service.namespace, exposure.service.name
                 ));
-                entities.workload = Some(WorkloadEntity {
-                    kind: exposure.workload.kind.clone(),
-                    name: exposure.workload.name.clone(),
+                entities.workload = exposure.workload.as_ref().map(|w| WorkloadEntity {
+                    kind: w.kind.clone(),
+                    name: w.name.clone(),
                 });
-                entities.images = exposure.workload.images.clone();
+                entities.images = exposure
+                    .workload
+                    .as_ref()
+                    .map_or_else(Vec::new, |w| w.images.clone());
             }
         }
         Payload::Runtime(runtime) => {

@@ -45,22 +45,65 @@ impl ClusterInventory {
         self.namespaces.len() + self.workloads.len() + self.services.len() + self.config_maps.len()
     }
 
-    fn exposure(&self, service: &Arc<ServiceFacts>, workload: &Arc<WorkloadFacts>) -> Exposure {
-        let config_data = workload
-            .config_map_volumes
+    fn exposure(
+        &self,
+        service: &Arc<ServiceFacts>,
+        workload: Option<&Arc<WorkloadFacts>>,
+        rescan: bool,
+    ) -> Exposure {
+        let mut config_maps = Vec::new();
+        let mut config_data = Vec::new();
+        if let Some(w) = workload {
+            for name in &w.config_map_volumes {
+                if let Some(values) = self.config_maps.get(&(w.namespace.clone(), name.clone())) {
+                    config_maps.push(name.clone());
+                    config_data.extend(values.iter().cloned());
+                }
+            }
+        }
+        let pg_hba_trust = config_data
             .iter()
-            .filter_map(|name| {
-                self.config_maps
-                    .get(&(workload.namespace.clone(), name.clone()))
-            })
-            .flatten()
-            .cloned()
+            .flat_map(|text| kdr_rules::k8s::pg_hba_remote_trust(text))
             .collect();
         Exposure {
             service: service.clone(),
-            workload: workload.clone(),
+            workload: workload.cloned(),
             config_data,
+            config_maps,
+            pg_hba_trust,
             namespaces: self.namespaces.iter().cloned().collect(),
+            rescan,
+        }
+    }
+
+    /// A LoadBalancer Service joined with every workload it selects, or alone when it selects
+    /// none the inventory knows.
+    fn service_exposures(
+        &self,
+        service: &Arc<ServiceFacts>,
+        rescan: bool,
+        out: &mut Vec<Exposure>,
+    ) {
+        if service.service_type != "LoadBalancer" {
+            return;
+        }
+        let before = out.len();
+        for workload in self.workloads.values() {
+            if workload.namespace == service.namespace
+                && workload.selected_by(&service.selector_map)
+            {
+                out.push(self.exposure(service, Some(workload), rescan));
+            }
+        }
+        if out.len() == before {
+            out.push(self.exposure(service, None, rescan));
+        }
+    }
+
+    /// Every exposure in the cluster, after a change that may alter cluster-wide facts.
+    fn rescan(&self, out: &mut Vec<Exposure>) {
+        for service in self.services.values() {
+            self.service_exposures(service, true, out);
         }
     }
 
@@ -99,10 +142,13 @@ impl Inventory {
         let cluster_name = event.context.cluster.clone().unwrap_or_default();
         let cluster = self.clusters.entry(cluster_name).or_default();
         let full = cluster.size() >= MAX_OBJECTS_PER_CLUSTER;
-        if !target.namespace.is_empty() && !full {
-            cluster.namespaces.insert(target.namespace.clone());
-        }
         let mut exposures = Vec::new();
+        if !target.namespace.is_empty()
+            && !full
+            && cluster.namespaces.insert(target.namespace.clone())
+        {
+            cluster.rescan(&mut exposures);
+        }
         match audit.verb.as_str() {
             "delete" => {
                 let ns = target.namespace.clone();
@@ -136,7 +182,9 @@ impl Inventory {
                     facts.namespace.clone()
                 };
                 if target.resource == "namespaces" {
-                    cluster.namespaces.insert(facts.name.clone());
+                    if cluster.namespaces.insert(facts.name.clone()) {
+                        cluster.rescan(&mut exposures);
+                    }
                 } else if let Some(workload) = &facts.workload {
                     // Controller-made copies (a Deployment's ReplicaSets and pods) would
                     // repeat what their owner already declared.
@@ -151,7 +199,7 @@ impl Inventory {
                         workload.clone(),
                     );
                     for svc in cluster.load_balancers_selecting(&workload) {
-                        exposures.push(cluster.exposure(svc, &workload));
+                        exposures.push(cluster.exposure(svc, Some(&workload), false));
                     }
                 } else if let Some(service) = &facts.service {
                     let mut service = service.clone();
@@ -160,15 +208,7 @@ impl Inventory {
                     cluster
                         .services
                         .insert((ns, service.name.clone()), service.clone());
-                    if service.service_type == "LoadBalancer" {
-                        for workload in cluster.workloads.values() {
-                            if workload.namespace == service.namespace
-                                && workload.selected_by(&service.selector_map)
-                            {
-                                exposures.push(cluster.exposure(&service, workload));
-                            }
-                        }
-                    }
+                    cluster.service_exposures(&service, false, &mut exposures);
                 } else if let Some(config_map) = &facts.config_map {
                     cluster
                         .config_maps
@@ -178,7 +218,7 @@ impl Inventory {
                             && workload.config_map_volumes.contains(&facts.name)
                         {
                             for svc in cluster.load_balancers_selecting(workload) {
-                                exposures.push(cluster.exposure(svc, workload));
+                                exposures.push(cluster.exposure(svc, Some(workload), false));
                             }
                         }
                     }

@@ -11,7 +11,7 @@ pub mod state;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
 use kdr_intel::{Category, IndicatorSet};
@@ -20,7 +20,7 @@ use kdr_rules::template::write_value;
 use kdr_rules::{CompiledKind, CompiledRule, FieldSel, Input, Rules, Tri, Val};
 
 use inventory::{Inventory, INVENTORY_RESOURCES};
-use state::{Baseline, Bursts, RareOutcome, Sequences};
+use state::{Baseline, Bursts, RareLimits, RareOutcome, Sequences};
 
 /// Most evidence event IDs an alert keeps.
 const MAX_EVIDENCE: usize = 20;
@@ -69,9 +69,16 @@ pub struct Engine {
     open: FxHashMap<String, OpenAlert>,
     deadlines: BTreeSet<(Timestamp, String)>,
     watermark: Timestamp,
+    /// Event time of the first event ever processed (kept across restarts with the state).
+    stream_start: Option<Timestamp>,
     stats: EngineStats,
     has_exposure_rules: bool,
+    /// (rule, Service-workload pair) that already raised, so rescans do not raise again.
+    raised_exposures: FxHashSet<(usize, String)>,
 }
+
+/// Bound on remembered exposure alerts; past it the memory restarts (at worst a repeat alert).
+const MAX_REMEMBERED_EXPOSURES: usize = 100_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -81,6 +88,8 @@ pub enum StateError {
 
 #[derive(Serialize, Deserialize, Default)]
 struct SavedState {
+    #[serde(default)]
+    stream_start: Option<Timestamp>,
     /// Baselines by rule name.
     baselines: FxHashMap<String, Baseline>,
 }
@@ -106,8 +115,10 @@ impl Engine {
             open: FxHashMap::default(),
             deadlines: BTreeSet::new(),
             watermark: Timestamp::default(),
+            stream_start: None,
             stats: EngineStats::default(),
             has_exposure_rules,
+            raised_exposures: FxHashSet::default(),
         }
     }
 
@@ -135,6 +146,7 @@ impl Engine {
     /// Runs every candidate rule on one event.
     pub fn process(&mut self, event: &Event, out: &mut Vec<AlertEvent>) {
         self.stats.events += 1;
+        self.stream_start.get_or_insert(event.time);
         if event.time > self.watermark {
             self.watermark = event.time;
             self.close_expired(out);
@@ -162,20 +174,31 @@ impl Engine {
             let exposures = self.inventory.apply(event, input.object());
             for exposure in &exposures {
                 let joined = Input::with_exposure(event, exposure);
+                let pair = exposure.pair_key();
                 for index in rules.candidates(Source::Exposure, "") {
-                    self.run_rule(&rules.rules[index], index, &joined, out);
+                    let seen = (index, pair.clone());
+                    if exposure.rescan && self.raised_exposures.contains(&seen) {
+                        continue;
+                    }
+                    if self.run_rule(&rules.rules[index], index, &joined, out) {
+                        if self.raised_exposures.len() >= MAX_REMEMBERED_EXPOSURES {
+                            self.raised_exposures.clear();
+                        }
+                        self.raised_exposures.insert(seen);
+                    }
                 }
             }
         }
     }
 
+    /// Runs one rule; true when it raised (or folded into) an alert.
     fn run_rule(
         &mut self,
         rule: &CompiledRule,
         index: usize,
         input: &Input<'_>,
         out: &mut Vec<AlertEvent>,
-    ) {
+    ) -> bool {
         let time = input.event.time;
         let passes =
             |expr: Option<&kdr_rules::Expr>| expr.is_none_or(|e| e.eval(input) == Tri::True);
@@ -183,34 +206,42 @@ impl Engine {
             CompiledKind::Match => {
                 if passes(rule.condition.as_ref()) && !excepted(rule, input) {
                     self.raise(rule, input, None, out);
+                    return true;
                 }
             }
             CompiledKind::Rare {
                 key,
                 value,
                 learning,
+                learning_global,
                 max_keys,
                 max_values,
             } => {
                 if !passes(rule.condition.as_ref()) || excepted(rule, input) {
-                    return;
+                    return false;
                 }
                 let (Some(k), Some(v)) = (join_fields(key, input), join_fields(value, input))
                 else {
-                    return;
+                    return false;
                 };
                 let RuleState::Rare(baseline) = &mut self.state[index] else {
-                    return;
+                    return false;
                 };
-                if baseline.observe(&k, &v, time, *learning, *max_keys, *max_values)
-                    == RareOutcome::New
-                {
+                let limits = RareLimits {
+                    learning: *learning,
+                    learning_global: *learning_global,
+                    max_keys: *max_keys,
+                    max_values: *max_values,
+                };
+                let stream_start = self.stream_start.unwrap_or(time);
+                if baseline.observe(&k, &v, time, &limits, stream_start) == RareOutcome::New {
                     let detail = format!(
                         "operation `{}` never seen for `{}` during its baseline",
                         v.replace('\u{1f}', " "),
                         k.replace('\u{1f}', " ")
                     );
                     self.raise(rule, input, Some(detail), out);
+                    return true;
                 }
             }
             CompiledKind::Burst {
@@ -220,10 +251,10 @@ impl Engine {
                 window,
             } => {
                 if !passes(rule.condition.as_ref()) || excepted(rule, input) {
-                    return;
+                    return false;
                 }
                 let Some(k) = join_fields(key, input) else {
-                    return;
+                    return false;
                 };
                 let v = if distinct.is_empty() {
                     // Counting events: every event is its own distinct value.
@@ -231,11 +262,11 @@ impl Engine {
                 } else {
                     match join_fields(distinct, input) {
                         Some(v) => v,
-                        None => return,
+                        None => return false,
                     }
                 };
                 let RuleState::Burst(bursts) = &mut self.state[index] else {
-                    return;
+                    return false;
                 };
                 if let Some(values) = bursts.observe(&k, v, time, *window, *threshold) {
                     let detail = if distinct.is_empty() {
@@ -248,32 +279,34 @@ impl Engine {
                         )
                     };
                     self.raise(rule, input, Some(detail), out);
+                    return true;
                 }
             }
             CompiledKind::Sequence { key, window, steps } => {
                 if excepted(rule, input) {
-                    return;
+                    return false;
                 }
                 let matches: Vec<bool> = steps.iter().map(|s| s.eval(input) == Tri::True).collect();
                 if !matches.iter().any(|m| *m) {
-                    return;
+                    return false;
                 }
                 let Some(k) = join_fields(key, input) else {
-                    return;
+                    return false;
                 };
                 let RuleState::Sequence(sequences) = &mut self.state[index] else {
-                    return;
+                    return false;
                 };
                 if sequences.observe(&k, &matches, time, *window) {
                     self.raise(rule, input, None, out);
+                    return true;
                 }
             }
             CompiledKind::Intel { field, category } => {
                 if !passes(rule.condition.as_ref()) || excepted(rule, input) {
-                    return;
+                    return false;
                 }
                 let Some(category) = Category::from_name(category) else {
-                    return;
+                    return false;
                 };
                 let value = field.0.extract(&field.1, input);
                 let hit = match &value {
@@ -287,9 +320,11 @@ impl Engine {
                 if let Some(hit) = hit {
                     let detail = format!("threat intelligence lists {hit}");
                     self.raise(rule, input, Some(detail), out);
+                    return true;
                 }
             }
         }
+        false
     }
 
     fn raise(
@@ -308,25 +343,19 @@ impl Engine {
             join_fields(&rule.dedup, input).unwrap_or_default()
         };
         let dedup_key = format!("{}|{}", alert_type.id, subject);
-        if let Some(open) = self.open.get_mut(&dedup_key) {
-            if event.time <= open.deadline {
-                let alert = &mut open.alert;
-                alert.count += 1;
-                alert.end_time = alert.end_time.max(event.time);
-                alert.start_time = alert.start_time.min(event.time);
-                if alert.evidence.len() < MAX_EVIDENCE && !alert.evidence.contains(&event.id) {
-                    alert.evidence.push(event.id.clone());
-                }
-                self.stats.repeats_folded += 1;
-                return;
-            }
-        }
         let mut reason = rule.reason.render(input);
         if let Some(detail) = detail {
             if !reason.is_empty() {
                 reason.push_str("; ");
             }
             reason.push_str(&detail);
+        }
+        if let Some(open) = self.open.get_mut(&dedup_key) {
+            if event.time <= open.deadline {
+                fold(&mut open.alert, event, &reason, &entities);
+                self.stats.repeats_folded += 1;
+                return;
+            }
         }
         let alert = Alert {
             alert_type: alert_type.id.clone(),
@@ -389,7 +418,10 @@ impl Engine {
 
     /// Learned baselines as JSON, so a restart does not learn again.
     pub fn save_state(&self) -> Result<String, StateError> {
-        let mut saved = SavedState::default();
+        let mut saved = SavedState {
+            stream_start: self.stream_start,
+            ..SavedState::default()
+        };
         for (rule, state) in self.rules.rules.iter().zip(&self.state) {
             if let RuleState::Rare(baseline) = state {
                 saved.baselines.insert(rule.name.clone(), baseline.clone());
@@ -402,6 +434,7 @@ impl Engine {
     /// ignored.
     pub fn load_state(&mut self, text: &str) -> Result<(), StateError> {
         let mut saved: SavedState = serde_json::from_str(text)?;
+        self.stream_start = saved.stream_start.or(self.stream_start);
         for (rule, state) in self.rules.rules.iter().zip(&mut self.state) {
             if let (RuleState::Rare(baseline), Some(loaded)) =
                 (state, saved.baselines.remove(&rule.name))
@@ -410,6 +443,32 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+/// Most distinct reasons a folded alert lists.
+const MAX_REASONS: usize = 5;
+const REASON_SEPARATOR: &str = " | ";
+
+/// Folds a repeat detection into an open alert: count, time span, evidence, and what the
+/// repeat adds (a different reason, new source addresses).
+fn fold(alert: &mut Alert, event: &Event, reason: &str, entities: &kdr_model::Entities) {
+    alert.count += 1;
+    alert.end_time = alert.end_time.max(event.time);
+    alert.start_time = alert.start_time.min(event.time);
+    if alert.evidence.len() < MAX_EVIDENCE && !alert.evidence.contains(&event.id) {
+        alert.evidence.push(event.id.clone());
+    }
+    let known = alert.reason.split(REASON_SEPARATOR).any(|r| r == reason);
+    if !known && alert.reason.matches(REASON_SEPARATOR).count() + 1 < MAX_REASONS {
+        alert.reason.push_str(REASON_SEPARATOR);
+        alert.reason.push_str(reason);
+    }
+    for ip in &entities.source_ips {
+        if !alert.entities.source_ips.contains(ip) && alert.entities.source_ips.len() < MAX_EVIDENCE
+        {
+            alert.entities.source_ips.push(ip.clone());
+        }
     }
 }
 

@@ -9,6 +9,17 @@ use serde::{Deserialize, Serialize};
 
 use kdr_model::{Nanos, Timestamp};
 
+/// How a baseline learns and how big it may grow.
+#[derive(Clone, Copy, Debug)]
+pub struct RareLimits {
+    pub learning: Nanos,
+    /// Learning ends `learning` after the stream's first event for every key (so a key first
+    /// seen later is judged at once), instead of after each key's own first event.
+    pub learning_global: bool,
+    pub max_keys: usize,
+    pub max_values: usize,
+}
+
 /// Outcome of showing a baseline one (key, value) observation.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RareOutcome {
@@ -35,15 +46,21 @@ struct KeyBaseline {
 }
 
 impl Baseline {
+    /// `stream_start`: event time of the whole stream's first event (stream-wide learning).
     pub fn observe(
         &mut self,
         key: &str,
         value: &str,
         time: Timestamp,
-        learning: Nanos,
-        max_keys: usize,
-        max_values: usize,
+        limits: &RareLimits,
+        stream_start: Timestamp,
     ) -> RareOutcome {
+        let RareLimits {
+            learning,
+            learning_global,
+            max_keys,
+            max_values,
+        } = *limits;
         if !self.keys.contains_key(key) && self.keys.len() >= max_keys {
             self.evict_oldest(max_keys);
         }
@@ -63,7 +80,12 @@ impl Baseline {
             return RareOutcome::Saturated;
         }
         entry.values.insert(value.to_owned());
-        if time < entry.first_seen.saturating_add(learning) {
+        let learning_from = if learning_global {
+            stream_start
+        } else {
+            entry.first_seen
+        };
+        if time < learning_from.saturating_add(learning) {
             RareOutcome::Learning
         } else {
             RareOutcome::New
@@ -189,12 +211,21 @@ mod tests {
 
     const DAY: Nanos = 86_400_000_000_000;
 
+    fn limits(learning: Nanos, max_keys: usize, max_values: usize) -> RareLimits {
+        RareLimits {
+            learning,
+            learning_global: false,
+            max_keys,
+            max_values,
+        }
+    }
+
     #[test]
     fn baseline_learns_then_flags_new_values_once() {
         let mut b = Baseline::default();
         let t0 = Timestamp(0);
         assert_eq!(
-            b.observe("sa", "get pods", t0, 7 * DAY, 10, 10),
+            b.observe("sa", "get pods", t0, &limits(7 * DAY, 10, 10), Timestamp(0)),
             RareOutcome::Learning
         );
         assert_eq!(
@@ -202,9 +233,8 @@ mod tests {
                 "sa",
                 "list pods",
                 t0.saturating_add(6 * DAY),
-                7 * DAY,
-                10,
-                10
+                &limits(7 * DAY, 10, 10),
+                Timestamp(0),
             ),
             RareOutcome::Learning
         );
@@ -213,9 +243,8 @@ mod tests {
                 "sa",
                 "get pods",
                 t0.saturating_add(8 * DAY),
-                7 * DAY,
-                10,
-                10
+                &limits(7 * DAY, 10, 10),
+                Timestamp(0),
             ),
             RareOutcome::Known
         );
@@ -224,9 +253,8 @@ mod tests {
                 "sa",
                 "list secrets",
                 t0.saturating_add(8 * DAY),
-                7 * DAY,
-                10,
-                10
+                &limits(7 * DAY, 10, 10),
+                Timestamp(0),
             ),
             RareOutcome::New
         );
@@ -235,10 +263,31 @@ mod tests {
                 "sa",
                 "list secrets",
                 t0.saturating_add(9 * DAY),
-                7 * DAY,
-                10,
-                10
+                &limits(7 * DAY, 10, 10),
+                Timestamp(0),
             ),
+            RareOutcome::Known
+        );
+    }
+
+    #[test]
+    fn stream_wide_learning_judges_late_keys_at_once() {
+        let mut b = Baseline::default();
+        let global = RareLimits {
+            learning_global: true,
+            ..limits(7 * DAY, 10, 10)
+        };
+        assert_eq!(
+            b.observe("old", "list pods", Timestamp(0), &global, Timestamp(0)),
+            RareOutcome::Learning
+        );
+        let late = Timestamp(0).saturating_add(8 * DAY);
+        assert_eq!(
+            b.observe("newcomer", "list pods", late, &global, Timestamp(0)),
+            RareOutcome::New
+        );
+        assert_eq!(
+            b.observe("old", "list pods", late, &global, Timestamp(0)),
             RareOutcome::Known
         );
     }
@@ -247,16 +296,34 @@ mod tests {
     fn baseline_is_bounded() {
         let mut b = Baseline::default();
         for i in 0..1000 {
-            b.observe(&format!("k{i}"), "v", Timestamp(i), DAY, 100, 2);
+            b.observe(
+                &format!("k{i}"),
+                "v",
+                Timestamp(i),
+                &limits(DAY, 100, 2),
+                Timestamp(0),
+            );
         }
         assert!(b.len() <= 100);
         assert!(b.evicted_keys >= 900);
         assert_eq!(
-            b.observe("k999", "a", Timestamp(1000), DAY, 100, 2),
+            b.observe(
+                "k999",
+                "a",
+                Timestamp(1000),
+                &limits(DAY, 100, 2),
+                Timestamp(0)
+            ),
             RareOutcome::Learning
         );
         assert_eq!(
-            b.observe("k999", "b", Timestamp(1000), DAY, 100, 2),
+            b.observe(
+                "k999",
+                "b",
+                Timestamp(1000),
+                &limits(DAY, 100, 2),
+                Timestamp(0)
+            ),
             RareOutcome::Saturated
         );
     }

@@ -383,7 +383,11 @@ impl Scope<'_> {
                 }
                 let mut tests = Vec::new();
                 for (i, ((field, arg), cell)) in fields.iter().zip(row).enumerate() {
+                    // A lone value naming a list stands for the list's items.
                     let (values, default_op) = match cell {
+                        ExceptionValue::One(v) if self.lists.contains_key(v) => {
+                            (self.expand_plain(std::slice::from_ref(v)), Op::In)
+                        }
                         ExceptionValue::One(v) => (vec![v.clone()], Op::Eq),
                         ExceptionValue::Many(vs) => (self.expand_plain(vs), Op::In),
                     };

@@ -151,6 +151,7 @@ fields! {
     KaReqPodPorts => "ka.req.pod.containers.port", AUDIT, Ints, None, "container ports";
     KaReqPodHostPorts => "ka.req.pod.containers.host_port", AUDIT, Ints, None, "host ports";
     KaReqPodHostPaths => "ka.req.pod.volumes.hostpath", AUDIT, Strs, None, "hostPath volume paths";
+    KaReqPodHostPathVolumes => "ka.req.pod.volumes.hostpath_volumes", AUDIT, Strs, None, "`volume=path` of each hostPath volume";
     KaReqPodVolumeTypes => "ka.req.pod.volumes.volume_type", AUDIT, Strs, None, "volume types (hostPath, configMap, emptyDir, ...)";
     KaReqPodHostNetwork => "ka.req.pod.host_network", AUDIT, Bool, None, "hostNetwork";
     KaReqPodHostPid => "ka.req.pod.host_pid", AUDIT, Bool, None, "hostPID";
@@ -258,6 +259,8 @@ fields! {
     WlPorts => "wl.ports", EXPOSURE, Ints, None, "container ports";
     WlLabels => "wl.labels", EXPOSURE, Strs, Text, "pod labels as key=value; with [KEY], the value of KEY";
     WlConfig => "wl.config", EXPOSURE, Strs, None, "contents of the ConfigMaps the workload mounts";
+    WlConfigMaps => "wl.configmaps", EXPOSURE, Strs, None, "names of the ConfigMaps the workload mounts";
+    WlPgHbaTrust => "wl.config.pg_hba_trust", EXPOSURE, Strs, None, "pg_hba.conf records in mounted ConfigMaps that trust remote clients (no password)";
     InventoryNamespaces => "inventory.namespaces", EXPOSURE, Strs, None, "namespaces known in the cluster";
 }
 
@@ -406,6 +409,7 @@ impl Field {
                 Field::KaReqPodPorts => Val::Ints(&wl.container_ports),
                 Field::KaReqPodHostPorts => Val::Ints(&wl.host_ports),
                 Field::KaReqPodHostPaths => Val::Strs(&wl.host_paths),
+                Field::KaReqPodHostPathVolumes => Val::Strs(&wl.host_path_volumes),
                 Field::KaReqPodVolumeTypes => Val::Strs(&wl.volume_types),
                 Field::KaReqPodHostNetwork => Val::Bool(wl.host_network.unwrap_or(false)),
                 Field::KaReqPodHostPid => Val::Bool(wl.host_pid.unwrap_or(false)),
@@ -468,18 +472,25 @@ impl Field {
         let Some(exposure) = input.exposure else {
             return Val::Missing;
         };
-        let svc = &exposure.service;
-        let wl = &exposure.workload;
+        let workload = exposure.workload.as_deref();
+        let Some(wl) = workload else {
+            return match self {
+                Field::WlKind
+                | Field::WlName
+                | Field::WlNamespace
+                | Field::WlImages
+                | Field::WlImageRepos
+                | Field::WlEnv
+                | Field::WlCommand
+                | Field::WlPorts
+                | Field::WlLabels
+                | Field::WlConfig
+                | Field::WlConfigMaps
+                | Field::WlPgHbaTrust => Val::Missing,
+                _ => self.extract_service_side(arg, input),
+            };
+        };
         match self {
-            Field::SvcName => Val::Str(&svc.name),
-            Field::SvcNamespace => Val::Str(&svc.namespace),
-            Field::SvcType => Val::Str(&svc.service_type),
-            Field::SvcPorts => Val::Ints(&svc.ports),
-            Field::SvcTargetPorts => Val::Strs(&svc.target_ports),
-            Field::SvcPortNames => Val::Strs(&svc.port_names),
-            Field::SvcSelector => Val::Strs(&svc.selector),
-            Field::SvcSourceRanges => Val::Strs(&svc.source_ranges),
-            Field::SvcWidestPrefix => Val::Int(widest_prefix(&svc.source_ranges)),
             Field::WlKind => Val::Str(&wl.kind),
             Field::WlName => Val::Str(&wl.name),
             Field::WlNamespace => Val::Str(&wl.namespace),
@@ -495,6 +506,28 @@ impl Field {
                 _ => Val::Strs(&wl.pod_labels),
             },
             Field::WlConfig => Val::Strs(&exposure.config_data),
+            Field::WlConfigMaps => Val::Strs(&exposure.config_maps),
+            Field::WlPgHbaTrust => Val::Strs(&exposure.pg_hba_trust),
+            _ => self.extract_service_side(arg, input),
+        }
+    }
+
+    /// Exposure fields that do not depend on the workload.
+    fn extract_service_side<'a>(self, arg: &FieldArg, input: &'a Input<'a>) -> Val<'a> {
+        let Some(exposure) = input.exposure else {
+            return Val::Missing;
+        };
+        let svc = &exposure.service;
+        match self {
+            Field::SvcName => Val::Str(&svc.name),
+            Field::SvcNamespace => Val::Str(&svc.namespace),
+            Field::SvcType => Val::Str(&svc.service_type),
+            Field::SvcPorts => Val::Ints(&svc.ports),
+            Field::SvcTargetPorts => Val::Strs(&svc.target_ports),
+            Field::SvcPortNames => Val::Strs(&svc.port_names),
+            Field::SvcSelector => Val::Strs(&svc.selector),
+            Field::SvcSourceRanges => Val::Strs(&svc.source_ranges),
+            Field::SvcWidestPrefix => Val::Int(widest_prefix(&svc.source_ranges)),
             Field::InventoryNamespaces => Val::Strs(&exposure.namespaces),
             // Audit fields of the event that completed the join.
             _ => self.extract_audit(arg, input),

@@ -15,11 +15,34 @@ use crate::k8s::{ObjectFacts, ServiceFacts, WorkloadFacts};
 #[derive(Clone, Debug)]
 pub struct Exposure {
     pub service: Arc<ServiceFacts>,
-    pub workload: Arc<WorkloadFacts>,
+    /// The selected workload; `None` when the inventory knows no workload the Service selects
+    /// (it may predate kdr), so Service-only rules still see the Service.
+    pub workload: Option<Arc<WorkloadFacts>>,
     /// Contents of the ConfigMaps the workload mounts (e.g. a pg_hba.conf).
     pub config_data: Vec<String>,
+    /// Names of the mounted ConfigMaps the inventory knows.
+    pub config_maps: Vec<String>,
+    /// pg_hba records in those ConfigMaps that trust remote clients.
+    pub pg_hba_trust: Vec<String>,
     /// Every namespace the inventory knows of in this cluster.
     pub namespaces: Vec<String>,
+    /// Re-evaluated because the cluster changed around it (a new namespace), not because the
+    /// Service or workload changed: rules that already fired on this pair stay quiet.
+    pub rescan: bool,
+}
+
+impl Exposure {
+    /// Identifies the Service-workload pair.
+    pub fn pair_key(&self) -> String {
+        let workload = self
+            .workload
+            .as_ref()
+            .map_or(String::new(), |w| format!("{}/{}", w.kind, w.name));
+        format!(
+            "{}/{}->{}",
+            self.service.namespace, self.service.name, workload
+        )
+    }
 }
 
 pub struct Input<'a> {

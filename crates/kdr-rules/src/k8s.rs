@@ -55,6 +55,8 @@ pub struct WorkloadFacts {
     pub container_ports: Vec<i64>,
     pub host_ports: Vec<i64>,
     pub host_paths: Vec<String>,
+    /// `volume=path` of each hostPath volume, for alert reasons.
+    pub host_path_volumes: Vec<String>,
     pub config_map_volumes: Vec<String>,
     pub volume_types: Vec<String>,
     pub host_network: Option<bool>,
@@ -198,6 +200,7 @@ struct ContainerPort {
 #[derive(Deserialize, Default)]
 #[serde(default, rename_all = "camelCase")]
 struct Volume {
+    name: String,
     host_path: Option<HostPath>,
     config_map: Option<NamedRef>,
     #[serde(flatten)]
@@ -440,6 +443,31 @@ fn label_pairs(labels: &BTreeMap<String, serde_json::Value>) -> Vec<String> {
         .collect()
 }
 
+/// Lines of a pg_hba.conf text that let remote clients in without a password: `host*`
+/// records with method `trust` whose address is not the loopback.
+pub fn pg_hba_remote_trust(text: &str) -> Vec<String> {
+    const HOST_TYPES: [&str; 5] = ["host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc"];
+    const LOCAL_ADDRESSES: [&str; 4] = ["localhost", "samehost", "::1", "::1/128"];
+    text.lines()
+        .filter_map(|line| {
+            let record = line.split('#').next().unwrap_or("").trim();
+            let words: Vec<&str> = record.split_whitespace().collect();
+            if words.len() < 5 || !HOST_TYPES.contains(&words[0]) {
+                return None;
+            }
+            let address = words[3];
+            // An IPv4 address may be followed by a separate netmask column.
+            let method_at = if words.len() > 5 && words[4].parse::<std::net::IpAddr>().is_ok() {
+                5
+            } else {
+                4
+            };
+            let loopback = LOCAL_ADDRESSES.contains(&address) || address.starts_with("127.");
+            (words.get(method_at) == Some(&"trust") && !loopback).then(|| record.to_owned())
+        })
+        .collect()
+}
+
 /// Strips the tag and digest from an image reference, leaving registry and path.
 pub fn image_repository(image: &str) -> &str {
     let without_digest = image.split('@').next().unwrap_or(image);
@@ -524,6 +552,9 @@ impl WorkloadFacts {
         for volume in &pod.volumes {
             if let Some(host_path) = &volume.host_path {
                 facts.host_paths.push(host_path.path.clone());
+                facts
+                    .host_path_volumes
+                    .push(format!("{}={}", volume.name, host_path.path));
                 facts.volume_types.push("hostPath".into());
             } else if let Some(config_map) = &volume.config_map {
                 facts.config_map_volumes.push(config_map.name.clone());
@@ -626,6 +657,19 @@ mod tests {
         assert_eq!(wl.host_paths, vec!["/"]);
         assert_eq!(wl.volume_types, vec!["hostPath", "emptyDir"]);
         assert_eq!(wl.pod_labels, vec!["a=b"]);
+    }
+
+    #[test]
+    fn pg_hba_remote_trust_skips_loopback_and_passwords() {
+        let text = "# c\nlocal all all trust\nhost all all 127.0.0.1/32 trust\nhost all all ::1/128 trust\n\
+                    host all all all scram-sha-256\nhost all all 0.0.0.0/0 trust\nhostssl db u 10.0.0.0 255.0.0.0 trust # lan\n";
+        assert_eq!(
+            pg_hba_remote_trust(text),
+            vec![
+                "host all all 0.0.0.0/0 trust",
+                "hostssl db u 10.0.0.0 255.0.0.0 trust"
+            ]
+        );
     }
 
     #[test]

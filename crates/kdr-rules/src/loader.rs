@@ -99,6 +99,8 @@ pub enum KindDef {
         key: Vec<String>,
         value: Vec<String>,
         learning: Nanos,
+        /// Learn from the stream's first event for every key, instead of each key's own.
+        learning_global: bool,
         max_keys: usize,
         max_values: usize,
     },
@@ -404,6 +406,7 @@ impl RuleSet {
             "key",
             "value",
             "learning",
+            "learning_scope",
             "max_keys",
             "max_values",
             "distinct",
@@ -691,6 +694,16 @@ impl Item<'_> {
                 learning: self
                     .optional_duration("learning")?
                     .unwrap_or(7 * 86_400 * NANOS_PER_SEC),
+                learning_global: match self.optional_string("learning_scope")?.as_deref() {
+                    None | Some("key") => false,
+                    Some("stream") => true,
+                    Some(other) => {
+                        return Err(self.ctx.error(
+                            Some("learning_scope"),
+                            &format!("unknown learning_scope `{other}`: expected key or stream"),
+                        ))
+                    }
+                },
                 max_keys: self.number("max_keys")?.unwrap_or(50_000),
                 max_values: self.number("max_values")?.unwrap_or(1_000),
             },

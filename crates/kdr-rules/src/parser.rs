@@ -188,8 +188,16 @@ impl<'a> Lexer<'a> {
         let mut chars = self.text[self.pos..].char_indices();
         while let Some((i, c)) = chars.next() {
             match c {
+                // Only the quote and the backslash are escaped, so regular expressions keep
+                // their `\s`, `\d`, `\b` as written.
                 '\\' => match chars.next() {
-                    Some((_, escaped)) => out.push(escaped),
+                    Some((_, escaped)) if escaped == '\\' || escaped as u32 == quote as u32 => {
+                        out.push(escaped)
+                    }
+                    Some((_, other)) => {
+                        out.push('\\');
+                        out.push(other);
+                    }
                     None => break,
                 },
                 c if c as u32 == quote as u32 => {
@@ -562,6 +570,19 @@ mod tests {
         assert!(err.message.contains("`)`"));
         let err = parse_condition("x = 'open").unwrap_err();
         assert!(err.message.contains("unterminated"));
+    }
+
+    #[test]
+    fn quoted_values_keep_regex_escapes() {
+        let ast = parse_condition(r#"x regex "^\s+\"q\"\\d""#).unwrap();
+        let Ast::Compare {
+            operand: Operand::Single(value),
+            ..
+        } = ast
+        else {
+            panic!()
+        };
+        assert_eq!(value.text, r#"^\s+"q"\d"#);
     }
 
     #[test]

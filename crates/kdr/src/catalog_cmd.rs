@@ -67,12 +67,19 @@ pub fn run(args: CatalogArgs) -> anyhow::Result<ExitCode> {
                 vec![
                     e.id.to_string(),
                     e.severity.name().to_string(),
-                    e.tactics.iter().map(|t| t.name()).collect::<Vec<_>>().join(", "),
+                    e.tactics
+                        .iter()
+                        .map(|t| t.name())
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     e.display_name.to_string(),
                 ]
             })
             .collect();
-        print!("{}", crate::table::render(&["ID", "SEVERITY", "TACTICS", "NAME"], &rows, 80));
+        print!(
+            "{}",
+            crate::table::render(&["ID", "SEVERITY", "TACTICS", "NAME"], &rows, 80)
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -77,7 +77,11 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
                 File::open(name).with_context(|| format!("opening {name}"))?,
             ))
         };
-        let display = if name == "-" { "<stdin>" } else { name.as_str() };
+        let display = if name == "-" {
+            "<stdin>"
+        } else {
+            name.as_str()
+        };
         let mut events = EventReader::new(display, reader);
         for item in &mut events {
             match item {

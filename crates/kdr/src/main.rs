@@ -51,5 +51,9 @@ fn main() -> ExitCode {
 /// Where loaded rules or intel failed: every error on its own line.
 pub fn report_errors<E: std::fmt::Display>(errors: &[E]) -> anyhow::Error {
     let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-    anyhow::anyhow!("{} error(s) in rule files:\n{}", lines.len(), lines.join("\n"))
+    anyhow::anyhow!(
+        "{} error(s) in rule files:\n{}",
+        lines.len(),
+        lines.join("\n")
+    )
 }

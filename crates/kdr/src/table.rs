@@ -3,7 +3,10 @@
 /// Renders rows under a header, each column as wide as its widest cell (capped).
 pub fn render(header: &[&str], rows: &[Vec<String>], max_width: usize) -> String {
     let clip = |cell: &str| -> String {
-        let clean: String = cell.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        let clean: String = cell
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
         if clean.chars().count() > max_width {
             let cut: String = clean.chars().take(max_width.saturating_sub(1)).collect();
             format!("{cut}…")
@@ -11,7 +14,10 @@ pub fn render(header: &[&str], rows: &[Vec<String>], max_width: usize) -> String
             clean
         }
     };
-    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| clip(c)).collect()).collect();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| clip(c)).collect())
+        .collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (i, cell) in row.iter().enumerate() {
