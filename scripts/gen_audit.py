@@ -2041,6 +2041,14 @@ def case_sensitive_mount():
     cs.pos(c, reason=["image-lister", "/run/containerd/containerd.sock"],
            notes="/var/run is a symlink to /run on every distribution: /run/containerd/containerd.sock is the same socket as /var/run/containerd/containerd.sock")
 
+    c = cs.cluster("image garbage-collector daemonset mounting /var/run/containerd/containerd.sock")
+    spec = podspec([ctr("gc", "ghcr.io/example/image-gc:1.2.0", args=["--endpoint=unix:///host/containerd.sock", "--keep=72h"],
+                        mounts=[("containerd-sock", "/host/containerd.sock")])],
+                   volumes=[hostpath("containerd-sock", "/var/run/containerd/containerd.sock", "Socket")],
+                   tolerations=[{"operator": "Exists"}])
+    c.create(helm(ALICE), daemonset_obj("image-gc", "ops", spec, {"app": "image-gc"}), query=helm_q())
+    cs.pos(c, reason=["image-gc", "/var/run/containerd/containerd.sock"])
+
     c = cs.cluster("job mounting /home/admin and /proc, logged at Request level")
     spec = podspec([ctr("collector", "registry.example.com/ops/collector:2.1.0",
                         mounts=[("admin-home", "/data/home"), ("host-proc", "/host/proc")])],
