@@ -17,6 +17,9 @@ pub struct FieldsArgs {
     /// Only fields of this source (k8s_audit, runtime, cloud, exposure).
     #[arg(long)]
     source: Option<String>,
+    /// Print Markdown table rows (for docs/fields.md).
+    #[arg(long)]
+    markdown: bool,
 }
 
 pub fn run(command: RulesCommand) -> anyhow::Result<ExitCode> {
@@ -51,7 +54,10 @@ pub fn fields(args: FieldsArgs) -> anyhow::Result<ExitCode> {
         })
         .map(|f| {
             vec![
-                f.name.to_string(),
+                match f.arg {
+                    kdr_rules::fields::ArgKind::None => f.name.to_string(),
+                    _ => format!("{} [ARG]", f.name),
+                },
                 match f.source {
                     FieldSource::Any => "any".to_string(),
                     FieldSource::Only(s) => s.name().to_string(),
@@ -61,9 +67,26 @@ pub fn fields(args: FieldsArgs) -> anyhow::Result<ExitCode> {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        crate::table::render(&["FIELD", "SOURCE", "TYPE", "MEANING"], &rows, 100)
-    );
+    if args.markdown {
+        for row in &rows {
+            let (name, arg) = row[0].split_once(' ').unwrap_or((&row[0], ""));
+            println!(
+                "| `{name}`{} | {} | {} | {} |",
+                if arg.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {arg}")
+                },
+                row[1],
+                row[2],
+                row[3].replace('|', "\\|")
+            );
+        }
+    } else {
+        print!(
+            "{}",
+            crate::table::render(&["FIELD", "SOURCE", "TYPE", "MEANING"], &rows, 100)
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
