@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
-use kdr_model::{Event, KubeAudit, Payload};
-use kdr_rules::k8s::{ObjectFacts, ServiceFacts, WorkloadFacts};
-use kdr_rules::Exposure;
+use kdr_model::{KubeAudit, Payload};
+use kdr_rules::k8s::{ServiceFacts, WorkloadFacts};
+use kdr_rules::{Exposure, Input};
 
 /// Resources whose bodies the inventory reads.
 pub const INVENTORY_RESOURCES: [&str; 11] = [
@@ -129,24 +129,36 @@ pub struct Inventory {
 impl Inventory {
     /// Applies one audit event. `facts` is the object it leaves behind, when the event has a
     /// body. Returns the Service-workload pairs this event created or changed.
-    pub fn apply(&mut self, event: &Event, facts: Option<&ObjectFacts>) -> Vec<Exposure> {
+    pub fn apply(&mut self, input: &Input<'_>) -> Vec<Exposure> {
+        let event = input.event;
         let Payload::K8sAudit(audit) = &event.payload else {
             return Vec::new();
         };
+        // Only requests the API server carried out change the cluster; subresources (status,
+        // binding, scale) do not change what a workload or Service declares.
         if !succeeded(audit) {
             return Vec::new();
         }
-        let Some(target) = &audit.object_ref else {
+        let Some(target) = audit
+            .object_ref
+            .as_ref()
+            .filter(|t| t.subresource.is_empty())
+        else {
             return Vec::new();
         };
-        let cluster_name = event.context.cluster.clone().unwrap_or_default();
-        let cluster = self.clusters.entry(cluster_name).or_default();
+        let cluster_name = event.context.cluster.as_deref().unwrap_or("");
+        if !self.clusters.contains_key(cluster_name) {
+            self.clusters
+                .insert(cluster_name.to_owned(), ClusterInventory::default());
+        }
+        let Some(cluster) = self.clusters.get_mut(cluster_name) else {
+            return Vec::new();
+        };
         let full = cluster.size() >= MAX_OBJECTS_PER_CLUSTER;
         let mut exposures = Vec::new();
-        if !target.namespace.is_empty()
-            && !full
-            && cluster.namespaces.insert(target.namespace.clone())
+        if !target.namespace.is_empty() && !full && !cluster.namespaces.contains(&target.namespace)
         {
+            cluster.namespaces.insert(target.namespace.clone());
             cluster.rescan(&mut exposures);
         }
         match audit.verb.as_str() {
@@ -169,7 +181,7 @@ impl Inventory {
                 }
             }
             "create" | "update" | "patch" => {
-                let Some(facts) = facts else {
+                let Some(facts) = input.object() else {
                     return exposures;
                 };
                 if full {
@@ -234,7 +246,6 @@ impl Inventory {
     }
 }
 
-/// Only requests the API server carried out change the cluster.
 fn succeeded(audit: &KubeAudit) -> bool {
     audit
         .response_code

@@ -171,7 +171,7 @@ impl Engine {
             && source == Source::K8sAudit
             && INVENTORY_RESOURCES.contains(&key)
         {
-            let exposures = self.inventory.apply(event, input.object());
+            let exposures = self.inventory.apply(&input);
             for exposure in &exposures {
                 let joined = Input::with_exposure(event, exposure);
                 let pair = exposure.pair_key();
@@ -256,26 +256,26 @@ impl Engine {
                 let Some(k) = join_fields(key, input) else {
                     return false;
                 };
-                let v = if distinct.is_empty() {
-                    // Counting events: every event is its own distinct value.
-                    input.event.id.clone()
+                let value = if distinct.is_empty() {
+                    None
                 } else {
                     match join_fields(distinct, input) {
-                        Some(v) => v,
+                        Some(v) => Some(v),
                         None => return false,
                     }
                 };
                 let RuleState::Burst(bursts) = &mut self.state[index] else {
                     return false;
                 };
-                if let Some(values) = bursts.observe(&k, v, time, *window, *threshold) {
+                if let Some((count, sample)) =
+                    bursts.observe(&k, value.as_deref(), time, *window, *threshold)
+                {
                     let detail = if distinct.is_empty() {
-                        format!("{} events within the window", values.len())
+                        format!("{count} events within the window")
                     } else {
                         format!(
-                            "{} distinct: {}",
-                            values.len(),
-                            values.join(", ").replace('\u{1f}', " ")
+                            "{count} distinct: {}",
+                            sample.join(", ").replace('\u{1f}', " ")
                         )
                     };
                     self.raise(rule, input, Some(detail), out);

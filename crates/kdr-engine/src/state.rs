@@ -121,53 +121,110 @@ const MAX_WINDOW_KEYS: usize = 100_000;
 
 #[derive(Debug, Default)]
 pub struct Bursts {
-    keys: FxHashMap<String, VecDeque<(Timestamp, String)>>,
+    keys: FxHashMap<String, BurstWindow>,
     pub evicted_keys: u64,
 }
 
+/// One key's sliding window: observations in time order, and how often each distinct value
+/// occurs among them, so the distinct count is known without rescanning.
+#[derive(Debug, Default)]
+struct BurstWindow {
+    observations: VecDeque<(Timestamp, Option<String>)>,
+    counts: FxHashMap<String, usize>,
+    /// Observations counted without a value (rules that count events, not distinct values).
+    plain: usize,
+}
+
+impl BurstWindow {
+    fn distinct(&self) -> usize {
+        self.counts.len() + self.plain
+    }
+
+    fn pop_front(&mut self) {
+        match self.observations.pop_front() {
+            Some((_, Some(value))) => {
+                if let Some(count) = self.counts.get_mut(&value) {
+                    *count -= 1;
+                    if *count == 0 {
+                        self.counts.remove(&value);
+                    }
+                }
+            }
+            Some((_, None)) => self.plain -= 1,
+            None => {}
+        }
+    }
+
+    fn newest(&self) -> Option<Timestamp> {
+        self.observations.back().map(|(t, _)| *t)
+    }
+}
+
 impl Bursts {
-    /// Records one observation; returns the distinct values in the window when they reach
-    /// `threshold` (then starts a fresh window, so one burst raises one alert).
+    /// Records one observation: `Some(value)` counts distinct values, `None` counts events.
+    /// When the window reaches `threshold`, returns how many it holds and a sample of the
+    /// distinct values (sorted), and starts a fresh window so one burst raises one alert.
     pub fn observe(
         &mut self,
         key: &str,
-        value: String,
+        value: Option<&str>,
         time: Timestamp,
         window: Nanos,
         threshold: usize,
-    ) -> Option<Vec<String>> {
+    ) -> Option<(usize, Vec<String>)> {
+        let horizon = time.saturating_add(-window);
         if !self.keys.contains_key(key) && self.keys.len() >= MAX_WINDOW_KEYS {
-            let horizon = time.saturating_add(-window);
             let before = self.keys.len();
             self.keys
-                .retain(|_, q| q.back().is_some_and(|(t, _)| *t >= horizon));
+                .retain(|_, w| w.newest().is_some_and(|t| t >= horizon));
             if self.keys.len() >= MAX_WINDOW_KEYS {
                 self.keys.clear();
             }
             self.evicted_keys += (before - self.keys.len()) as u64;
         }
-        let queue = self.keys.entry(key.to_owned()).or_default();
-        let horizon = time.saturating_add(-window);
-        while queue.front().is_some_and(|(t, _)| *t < horizon) {
-            queue.pop_front();
+        let entry = match self.keys.get_mut(key) {
+            Some(entry) => entry,
+            None => self.keys.entry(key.to_owned()).or_default(),
+        };
+        while entry
+            .observations
+            .front()
+            .is_some_and(|(t, _)| *t < horizon)
+        {
+            entry.pop_front();
         }
-        // Bound per key: beyond the threshold's worth of distinct values, only recency matters.
-        if queue.len() > threshold.saturating_mul(64).max(1024) {
-            queue.pop_front();
+        match value {
+            Some(value) => {
+                match entry.counts.get_mut(value) {
+                    Some(count) => *count += 1,
+                    None => {
+                        entry.counts.insert(value.to_owned(), 1);
+                    }
+                }
+                entry.observations.push_back((time, Some(value.to_owned())));
+            }
+            None => {
+                entry.plain += 1;
+                entry.observations.push_back((time, None));
+            }
         }
-        queue.push_back((time, value));
-        let mut distinct: Vec<&str> = queue.iter().map(|(_, v)| v.as_str()).collect();
-        distinct.sort_unstable();
-        distinct.dedup();
-        if distinct.len() >= threshold {
-            let values = distinct.into_iter().map(str::to_owned).collect();
-            queue.clear();
-            Some(values)
-        } else {
-            None
+        // Bound per key: past many times the threshold only recency matters.
+        if entry.observations.len() > threshold.saturating_mul(64).max(1024) {
+            entry.pop_front();
         }
+        let distinct = entry.distinct();
+        if distinct < threshold {
+            return None;
+        }
+        let mut sample: Vec<String> = entry.counts.keys().take(MAX_SAMPLE).cloned().collect();
+        sample.sort_unstable();
+        *entry = BurstWindow::default();
+        Some((distinct, sample))
     }
 }
+
+/// Most distinct values a burst alert lists.
+const MAX_SAMPLE: usize = 20;
 
 #[derive(Debug, Default)]
 pub struct Sequences {
@@ -332,26 +389,40 @@ mod tests {
     fn burst_counts_distinct_values_in_window() {
         let mut bursts = Bursts::default();
         let s = 1_000_000_000;
-        assert!(bursts
-            .observe("c", "id".into(), Timestamp(0), 60 * s, 3)
-            .is_none());
-        assert!(bursts
-            .observe("c", "id".into(), Timestamp(s), 60 * s, 3)
-            .is_none());
-        assert!(bursts
-            .observe("c", "whoami".into(), Timestamp(2 * s), 60 * s, 3)
-            .is_none());
-        // Outside the window of the first two.
-        assert!(bursts
-            .observe("c", "uname".into(), Timestamp(90 * s), 60 * s, 3)
-            .is_none());
-        assert!(bursts
-            .observe("c", "id".into(), Timestamp(91 * s), 60 * s, 3)
-            .is_none());
-        let hit = bursts
-            .observe("c", "ps".into(), Timestamp(92 * s), 60 * s, 3)
-            .unwrap();
-        assert_eq!(hit, vec!["id", "ps", "uname"]);
+        let mut at = |value: &str, secs: i64| {
+            bursts.observe("c", Some(value), Timestamp(secs * s), 60 * s, 3)
+        };
+        assert!(at("id", 0).is_none());
+        assert!(at("id", 1).is_none());
+        assert!(at("whoami", 2).is_none());
+        // Outside the window of the first three.
+        assert!(at("uname", 90).is_none());
+        assert!(at("id", 91).is_none());
+        let hit = at("ps", 92).unwrap();
+        assert_eq!(
+            hit,
+            (
+                3,
+                vec!["id".to_string(), "ps".to_string(), "uname".to_string()]
+            )
+        );
+        // The window restarted after the burst.
+        assert!(at("whoami", 93).is_none());
+    }
+
+    #[test]
+    fn burst_counts_events_without_values() {
+        let mut bursts = Bursts::default();
+        let s = 1_000_000_000;
+        for i in 0..4 {
+            assert!(bursts
+                .observe("sa", None, Timestamp(i * s), 60 * s, 5)
+                .is_none());
+        }
+        assert_eq!(
+            bursts.observe("sa", None, Timestamp(4 * s), 60 * s, 5),
+            Some((5, vec![]))
+        );
     }
 
     #[test]
