@@ -1512,11 +1512,12 @@ impl Compiler<'_> {
         }
     }
 
-    /// A dynamic value as a number when it holds one, else null.
+    /// A dynamic value as a real when it holds a number, else null. Always real, so that
+    /// arithmetic on it does not switch to integer division depending on the data.
     fn dynamic_to_number(&self, x: &str) -> String {
         match self.dialect {
             Dialect::Sqlite => format!(
-                "(CASE json_type({x}) WHEN 'integer' THEN {x} ->> '$' WHEN 'real' THEN {x} ->> '$' END)"
+                "(CASE json_type({x}) WHEN 'integer' THEN CAST({x} ->> '$' AS REAL) WHEN 'real' THEN {x} ->> '$' END)"
             ),
             Dialect::Postgres => format!(
                 "(CASE jsonb_typeof({x}) WHEN 'number' THEN ({x} #>> '{{}}')::double precision END)"

@@ -366,16 +366,16 @@ impl Lexer {
                 Some(c) if c == quote => return Ok(value),
                 Some('\\') => {
                     let escape_pos = self.pos();
-                    let escaped =
-                        match self.bump() {
-                            Some('n') => '\n',
-                            Some('t') => '\t',
-                            Some('r') => '\r',
-                            Some('0') => '\0',
-                            Some('\\') => '\\',
-                            Some('"') => '"',
-                            Some('\'') => '\'',
-                            other => return Err(KqlError::new(
+                    let escaped = match self.bump() {
+                        Some('n') => '\n',
+                        Some('t') => '\t',
+                        Some('r') => '\r',
+                        Some('0') => '\0',
+                        Some('\\') => '\\',
+                        Some('"') => '"',
+                        Some('\'') => '\'',
+                        other => {
+                            return Err(KqlError::new(
                                 ErrorKind::Syntax,
                                 escape_pos,
                                 format!(
@@ -384,8 +384,9 @@ impl Lexer {
                                         .map(|c| format!("'\\{c}'"))
                                         .unwrap_or_else(|| "the end of the query".to_string())
                                 ),
-                            )),
-                        };
+                            ))
+                        }
+                    };
                     value.push(escaped);
                 }
                 Some(c) => value.push(c),

@@ -294,19 +294,20 @@ impl Parser {
         if self.eat_word("kind") {
             self.expect_sym("=", "after 'kind'")?;
             let kind_name = self.ident("a join kind (inner, leftouter, innerunique)")?;
-            kind =
-                match kind_name.name.as_str() {
-                    "inner" => JoinKind::Inner,
-                    "leftouter" => JoinKind::LeftOuter,
-                    "innerunique" => JoinKind::InnerUnique,
-                    other => return Err(KqlError::new(
+            kind = match kind_name.name.as_str() {
+                "inner" => JoinKind::Inner,
+                "leftouter" => JoinKind::LeftOuter,
+                "innerunique" => JoinKind::InnerUnique,
+                other => {
+                    return Err(KqlError::new(
                         ErrorKind::Unsupported,
                         kind_name.pos,
                         format!(
                             "expected a join kind (inner, leftouter, innerunique), found '{other}'"
                         ),
-                    )),
-                };
+                    ))
+                }
+            };
         }
         let right = self.tabular_ref("a table or '(' after 'join'")?;
         self.expect_word("on", "after the right side of 'join'")?;
