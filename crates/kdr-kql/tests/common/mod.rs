@@ -1,6 +1,7 @@
 #![allow(dead_code)]
 
 pub mod data;
+pub mod queries;
 pub mod reference;
 
 use kdr_kql::{parse, run_sqlite, Limits, ResultSet};

@@ -885,7 +885,7 @@ impl<'a> Reference<'a> {
             "tolower" => V::Str(as_str(&first).unwrap_or_default().to_lowercase()),
             "toupper" => V::Str(as_str(&first).unwrap_or_default().to_uppercase()),
             "strlen" => V::Long(as_str(&first).unwrap_or_default().chars().count() as i64),
-            "strcat" => V::Str(values.iter().map(|v| tostring(v)).collect::<String>()),
+            "strcat" => V::Str(values.iter().map(tostring).collect::<String>()),
             "isempty" | "isnotempty" => {
                 let empty = match &first {
                     V::Str(s) => s.is_empty(),
