@@ -160,3 +160,17 @@ fn time_limit_interrupts_long_queries() {
         serde_json::json!(9)
     );
 }
+
+#[test]
+fn documented_examples_run() {
+    let fixture = Fixture::new();
+    let examples = [
+        "CloudProcessEvents\n| where ProcessCommandLine has \"curl\"\n| summarize count() by ContainerImageName",
+        "CloudProcessEvents\n| where Timestamp > ago(1d)\n| join kind=inner (\n    CloudAuditEvents\n    | extend KubernetesPodName = tostring(RawEventData.objectRef.name)\n  ) on KubernetesPodName\n| project KubernetesPodName, ProcessName, ProcessCommandLine,\n          Caller = tostring(RawEventData.user.username), Verb = tostring(RawEventData.verb)",
+        "let window = 1h;\nCloudAuditEvents\n| where Timestamp > ago(window) and RawEventData.objectRef.resource == \"clusterrolebindings\"\n| mv-expand Subject = RawEventData.requestObject.subjects\n| project Timestamp, User = tostring(RawEventData.user.username), Subject = tostring(Subject.name)",
+    ];
+    let expected_rows = [3, 9, 0];
+    for (query, rows) in examples.iter().zip(expected_rows) {
+        assert_eq!(fixture.check(query, false), rows, "{query}");
+    }
+}
