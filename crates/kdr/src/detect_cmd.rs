@@ -40,6 +40,11 @@ pub struct DetectArgs {
     /// Baseline state file: loaded if it exists, saved at the end.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    /// Print each alert as soon as it opens, and again when its throttle window closes if
+    /// repeats were folded into it (same dedupKey, final count). Default: print each alert
+    /// once, when its window closes (10 minutes of event time, or the end of input).
+    #[arg(long)]
+    immediate: bool,
 }
 
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
@@ -60,7 +65,7 @@ pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
     } else {
         Output::Json
     });
-    let mut printer = Printer::new(output);
+    let mut printer = Printer::new(output, args.immediate);
     let inputs = if args.inputs.is_empty() {
         vec!["-".to_string()]
     } else {
@@ -137,15 +142,17 @@ fn load_intel(paths: &[PathBuf]) -> anyhow::Result<IndicatorSet> {
 /// Prints alerts when their throttle window closes, so each appears once with its count.
 struct Printer {
     output: Output,
+    immediate: bool,
     table_rows: Vec<Vec<String>>,
     stdout: io::BufWriter<io::Stdout>,
     printed: u64,
 }
 
 impl Printer {
-    fn new(output: Output) -> Printer {
+    fn new(output: Output, immediate: bool) -> Printer {
         Printer {
             output,
+            immediate,
             table_rows: Vec::new(),
             stdout: io::BufWriter::new(io::stdout()),
             printed: 0,
@@ -154,8 +161,12 @@ impl Printer {
 
     fn take(&mut self, events: &mut Vec<AlertEvent>) -> anyhow::Result<()> {
         for event in events.drain(..) {
-            if let AlertEvent::Closed(alert) = event {
-                self.print(&alert)?;
+            match event {
+                AlertEvent::Opened(alert) if self.immediate => self.print(&alert)?,
+                AlertEvent::Closed(alert) if !self.immediate || alert.count > 1 => {
+                    self.print(&alert)?
+                }
+                _ => {}
             }
         }
         Ok(())
@@ -167,6 +178,10 @@ impl Printer {
             Output::Json => {
                 serde_json::to_writer(&mut self.stdout, alert)?;
                 self.stdout.write_all(b"\n")?;
+                // A live stream's reader must see each alert when it happens.
+                if self.immediate {
+                    self.stdout.flush()?;
+                }
             }
             Output::Table => self.table_rows.push(vec![
                 alert.time_generated.to_string(),

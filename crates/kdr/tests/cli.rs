@@ -44,6 +44,32 @@ fn detect_prints_json_alerts_from_stdin() {
 }
 
 #[test]
+fn immediate_mode_prints_at_once_and_again_with_the_final_count() {
+    let second = PRIVILEGED_POD
+        .replace(r#""auditID":"a1""#, r#""auditID":"a2""#)
+        .replace("12:00:00.010000Z", "12:01:00.010000Z");
+    let input = format!("{PRIVILEGED_POD}\n{second}\n");
+    let out = kdr(
+        &["detect", "--immediate", "--output", "json", "-"],
+        Some(&input),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let alerts: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(alerts[0]["count"], 1);
+    assert_eq!(alerts[1]["count"], 2);
+    assert_eq!(alerts[0]["dedupKey"], alerts[1]["dedupKey"]);
+
+    let batch = kdr(&["detect", "--output", "json", "-"], Some(&input));
+    let lines: Vec<String> = text(&batch.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].contains(r#""count":2"#));
+}
+
+#[test]
 fn malformed_records_are_reported_with_place_and_processing_continues() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mixed.jsonl");
