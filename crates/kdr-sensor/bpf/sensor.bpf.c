@@ -1041,12 +1041,42 @@ ENTER(ptrace)
 	return proc_simple(P_PTRACE, req, A(1));
 }
 
+/* The caller's tgid as its own pid namespace numbers it (kill(2) targets are in that
+ * namespace), and that namespace's depth. */
+static __always_inline __s64 ns_tgid(struct task_struct *t, __u32 *level_out)
+{
+	struct task_struct *leader = BPF_CORE_READ(t, group_leader);
+	struct pid *p = BPF_CORE_READ(leader, thread_pid);
+	__u32 level = BPF_CORE_READ(p, level);
+	int nr = 0;
+	/* numbers[level], addressed by hand: CO-RE on a flexible array element is not portable. */
+	void *u = (void *)p + bpf_core_field_offset(struct pid, numbers) +
+		  (level & 31) * bpf_core_type_size(struct upid);
+	bpf_probe_read_kernel(&nr, sizeof(nr), u + bpf_core_field_offset(struct upid, nr));
+	*level_out = level;
+	return nr;
+}
+
 static __always_inline int signal_sent(__u64 sig, __s64 target)
 {
-	/* Signal 0 only probes; signals to oneself are not an attack on another process. */
-	if (sig == 0 || target == (__s64)(bpf_get_current_pid_tgid() >> 32))
+	struct task_struct *t = (void *)bpf_get_current_task();
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 level = 0;
+	/* Signal 0 only probes; signals to oneself (Go's preemption signals, ...) are not an
+	 * attack on another process. */
+	if (sig == 0 || is_self())
 		return 0;
-	return proc_simple(P_KILL, sig, target);
+	if (target == (__s64)(id >> 32) || target == (__s64)(__u32)id ||
+	    target == ns_tgid(t, &level))
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	struct proc_fixed *x = proc_begin(s, P_KILL, sig, target);
+	/* Marks targets numbered in a child pid namespace: not host pids. */
+	x->pad = level;
+	emit(s->rec, HDR_SZ + sizeof(*x), REC_SZ);
+	return 0;
 }
 
 ENTER(kill)

@@ -121,7 +121,7 @@ struct net_fixed {
 
 struct proc_fixed {
 	__u32 op;
-	__u32 pad;
+	__u32 pad; /* P_KILL: pid namespace level of the caller (0: host pids) */
 	__u64 a; /* flags, nstype, ptrace request, signal */
 	__u64 b; /* target pid */
 	__u16 s1_len;

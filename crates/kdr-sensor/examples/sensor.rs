@@ -47,7 +47,7 @@ fn main() {
         serde_json::to_writer(&mut *out, ev).is_ok() && out.write_all(b"\n").is_ok()
     };
     while !STOP.load(Ordering::SeqCst) {
-        match sensor.events().recv_timeout(Duration::from_millis(200)) {
+        match sensor.recv_timeout(Duration::from_millis(200)) {
             Ok(ev) => {
                 if !write(&ev, &mut out) {
                     break;
@@ -61,7 +61,7 @@ fn main() {
     }
     let stats = sensor.stop();
     // Everything the reader delivered before stopping.
-    while let Ok(ev) = sensor.events().try_recv() {
+    while let Ok(ev) = sensor.recv_timeout(Duration::ZERO) {
         if !write(&ev, &mut out) {
             break;
         }

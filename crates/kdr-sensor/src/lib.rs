@@ -3,7 +3,8 @@
 //!
 //! ```no_run
 //! let sensor = kdr_sensor::Sensor::start(kdr_sensor::SensorConfig::default())?;
-//! while let Ok(event) = sensor.events().recv() {
+//! let events = sensor.take_events().expect("first take");
+//! while let Ok(event) = events.recv() {
 //!     println!("{}", serde_json::to_string(&event).unwrap());
 //! }
 //! # Ok::<(), kdr_sensor::SensorError>(())
@@ -21,9 +22,10 @@ pub mod wire;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use aya::maps::lpm_trie::{Key, LpmTrie};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
@@ -151,6 +153,9 @@ pub struct SensorConfig {
     pub max_ancestors: usize,
     /// Where the host's filesystem is (runtime state, bundles): `/` on a node.
     pub host_root: PathBuf,
+    /// The host's mount namespace inode (processes elsewhere count as in a container for the
+    /// drift rules); found from /proc when `None`.
+    pub host_mntns: Option<u64>,
 }
 
 impl Default for SensorConfig {
@@ -164,6 +169,7 @@ impl Default for SensorConfig {
             queue: 65536,
             max_ancestors: 8,
             host_root: PathBuf::from("/"),
+            host_mntns: None,
         }
     }
 }
@@ -237,7 +243,7 @@ pub struct Sensor {
     counters: Arc<Counters>,
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<()>>,
-    events: Receiver<kdr_model::Event>,
+    events: Mutex<Option<Receiver<kdr_model::Event>>>,
     unattached: Vec<String>,
     attached: usize,
 }
@@ -294,9 +300,13 @@ fn ensure_tracefs() -> Result<(), SensorError> {
     }
 }
 
+/// The host's mount namespace: init's, or (where init's cannot be read, e.g. a protected
+/// pid 1) the sensor's own, since the sensor runs in the host's.
 fn host_mntns() -> u64 {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/1/ns/mnt")
+    ["/proc/1/ns/mnt", "/proc/self/ns/mnt"]
+        .iter()
+        .find_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.ino())
         .unwrap_or(0)
 }
@@ -380,7 +390,7 @@ impl Sensor {
             )));
         }
         let tgid = std::process::id();
-        let mntns = host_mntns();
+        let mntns = config.host_mntns.unwrap_or_else(host_mntns);
         let drift: u32 = config.drift.into();
         let mut bpf = EbpfLoader::new()
             .override_global("sensor_tgid", &tgid, true)
@@ -458,15 +468,26 @@ impl Sensor {
             counters,
             stop,
             reader: Some(reader),
-            events: rx,
+            events: Mutex::new(Some(rx)),
             unattached,
             attached,
         })
     }
 
-    /// The events, in kernel order per CPU. Ends (disconnects) after `stop`.
-    pub fn events(&self) -> &Receiver<kdr_model::Event> {
-        &self.events
+    /// Takes the event channel, to read it from another thread. Events come in kernel order
+    /// per CPU; the channel disconnects after `stop` once drained. `None` once taken.
+    pub fn take_events(&self) -> Option<Receiver<kdr_model::Event>> {
+        self.events.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    /// The next event, waiting at most `timeout` (`Disconnected` after `stop` once drained,
+    /// or when the channel was taken).
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<kdr_model::Event, RecvTimeoutError> {
+        let guard = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(rx) => rx.recv_timeout(timeout),
+            None => Err(RecvTimeoutError::Disconnected),
+        }
     }
 
     fn kernel_drops(&self) -> [u64; 8] {

@@ -234,7 +234,9 @@ impl Pipeline {
                 },
                 wire::P_KILL => {
                     let target = p.b as i64 as i32;
-                    let target_exe = (target > 0)
+                    // A target numbered in a container's pid namespace is not in the
+                    // host-pid process table.
+                    let target_exe = (target > 0 && p.pid_ns_level == 0)
                         .then(|| self.procs.lookup(target as u32, 0).map(|e| e.exe.clone()))
                         .flatten()
                         .filter(|e| !e.is_empty());

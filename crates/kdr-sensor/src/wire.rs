@@ -134,6 +134,8 @@ pub struct NetOp {
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProcOp {
     pub op: u32,
+    /// For kill: the caller's pid namespace level (0: the target is a host pid).
+    pub pid_ns_level: u32,
     pub a: u64,
     pub b: u64,
     pub s1: String,
@@ -309,6 +311,7 @@ pub fn parse(buf: &[u8]) -> Result<Record, WireError> {
             );
             Body::Proc(ProcOp {
                 op: r.u32(f)?,
+                pid_ns_level: r.u32(f + 4)?,
                 a: r.u64(f + 8)?,
                 b: r.u64(f + 16)?,
                 s1: r.string(&mut off, l1)?,
