@@ -10,4 +10,4 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends \
   clang llvm libelf-dev libbpf-dev bpftool \
   podman runc busybox-static \
-  util-linux procps libbpf-tools time
+  util-linux procps libbpf-tools time bc python3

@@ -26,6 +26,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define CG_DEPTH 8 /* cgroup path components walked */
 #define PENDING_SZ 1280
 #define HDR_SZ ((__u32)sizeof(struct hdr))
+#define WAKE_BYTES (256 << 10)
 
 #define AT_FDCWD -100
 #define O_ACCMODE 3
@@ -139,7 +140,12 @@ static __always_inline void emit(void *rec, __u32 size, __u32 max)
 	if (size < HDR_SZ)
 		return;
 	h->size = size;
-	if (bpf_ringbuf_output(&events, rec, size, 0))
+	/* Wake the reader only when a batch is waiting: it polls on a short timer anyway, and a
+	 * wakeup per record costs it a context switch per record. */
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_BYTES
+			      ? BPF_RB_FORCE_WAKEUP
+			      : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(&events, rec, size, flags))
 		count_drop(kind);
 }
 

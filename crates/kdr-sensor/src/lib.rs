@@ -146,7 +146,8 @@ pub struct SensorConfig {
     pub drift: bool,
     /// Forward fork records as events (they always feed the process table).
     pub emit_fork: bool,
-    /// Ring buffer size in bytes (a power of two, a multiple of the page size).
+    /// Ring buffer size in bytes (a power of two, a multiple of the page size). It is mapped
+    /// into the sensor, so it counts in its resident memory.
     pub ring_bytes: u32,
     /// Bound of the queue between the reader and the consumer, in events.
     pub queue: usize,
@@ -165,7 +166,7 @@ impl Default for SensorConfig {
             watches: default_watches(),
             drift: true,
             emit_fork: false,
-            ring_bytes: 16 << 20,
+            ring_bytes: 4 << 20,
             queue: 65536,
             max_ancestors: 8,
             host_root: PathBuf::from("/"),
@@ -561,6 +562,9 @@ impl Drop for Sensor {
     }
 }
 
+/// Longest wait before records in the ring buffer are read (event latency bound).
+const POLL_MS: i32 = 20;
+
 fn read_loop(
     mut ring: RingBuf<MapData>,
     mut pipeline: pipeline::Pipeline,
@@ -577,8 +581,9 @@ fn read_loop(
             revents: 0,
         };
         if !stopping {
-            // SAFETY: pfd is a valid pollfd array of length 1 for the duration of the call.
-            unsafe { libc::poll(&mut pfd, 1, 100) };
+            // The kernel wakes us only for big batches; the timeout bounds the latency of
+            // the rest. SAFETY: pfd is a valid pollfd array of length 1 during the call.
+            unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
         }
         while let Some(item) = ring.next() {
             let kind_raw = item

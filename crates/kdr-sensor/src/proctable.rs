@@ -101,7 +101,7 @@ impl ProcTable {
             out.push(Ancestor {
                 pid,
                 exe: e.exe.clone(),
-                args: e.args.clone(),
+                args: bounded_args(&e.args),
             });
             if pid == 1 || next == pid {
                 break;
@@ -126,6 +126,32 @@ impl ProcTable {
             self.map.retain(|_, e| e.exited.is_none());
         }
     }
+}
+
+/// Ancestors' argv is cut to a few hundred bytes: every event repeats the whole lineage, and
+/// one daemon with a huge command line would otherwise inflate every event below it.
+const ANCESTOR_ARGS_BYTES: usize = 512;
+
+fn bounded_args(args: &[String]) -> Vec<String> {
+    let mut left = ANCESTOR_ARGS_BYTES;
+    let mut out = Vec::new();
+    for a in args {
+        if left == 0 {
+            break;
+        }
+        if a.len() <= left {
+            out.push(a.clone());
+            left -= a.len();
+        } else {
+            let mut cut = left;
+            while !a.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.push(a[..cut].to_string());
+            left = 0;
+        }
+    }
+    out
 }
 
 fn read_proc(pid: u32) -> Option<ProcEntry> {
@@ -209,6 +235,16 @@ mod tests {
             },
         );
         assert_eq!(t.ancestors(base + 20).len(), 1);
+    }
+
+    #[test]
+    fn ancestor_args_are_bounded() {
+        let long = "é".repeat(1000);
+        let args = vec!["a".to_string(), long];
+        let b = bounded_args(&args);
+        assert_eq!(b[0], "a");
+        assert!(b[1].len() < ANCESTOR_ARGS_BYTES);
+        assert!(b[1].chars().all(|c| c == 'é'));
     }
 
     #[test]
