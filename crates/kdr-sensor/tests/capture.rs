@@ -249,6 +249,28 @@ fn unshare_and_kill_of_another_process() {
     });
     assert!(rt(&e).process.exe.ends_with("unshare"));
 
+    // A mount inside a private mount namespace, and joining another process's namespace.
+    let m = marker("mount");
+    run(&format!(
+        "unshare --mount sh -c 'mount -t tmpfs {m} /mnt && umount /mnt'"
+    ));
+    wait_for(s, "mount", |e| {
+        matches!(&rt(e).action, RuntimeAction::Mount { source, target, fstype }
+            if *source == m && target == "/mnt" && fstype == "tmpfs")
+    });
+    let mut other = Command::new("sleep").arg("60").spawn().unwrap();
+    let m = marker("setns");
+    run(&format!(
+        "nsenter --target {} --uts /bin/true {m}",
+        other.id()
+    ));
+    let _ = other.kill();
+    let _ = other.wait();
+    wait_for(s, "setns", |e| {
+        matches!(rt(e).action, RuntimeAction::Setns { .. })
+            && rt(e).process.args.iter().any(|a| a == &m)
+    });
+
     let mut victim = Command::new("sleep").arg("60").spawn().unwrap();
     let vpid = victim.id();
     // Give the sensor the victim's exec first, so the kill names its executable.
@@ -408,4 +430,109 @@ fn stats_count_without_silent_drops() {
             "{k:?}"
         );
     }
+}
+
+#[test]
+fn ipv6_unix_listen_accept() {
+    let Some(s) = sensor() else { return };
+    // A listener in a child (python), so its listen/accept are reported (the test process's
+    // own activity is excluded like the sensor's).
+    let m = marker("net6");
+    let sock = format!("/tmp/{m}.sock");
+    let script = format!(
+        r#"
+import socket
+l = socket.socket(socket.AF_INET6); l.bind(("::1", 0)); l.listen(1)
+port = l.getsockname()[1]
+c = socket.socket(socket.AF_INET6); c.connect(("::1", port))
+a, _ = l.accept(); a.close(); c.close()
+u = socket.socket(socket.AF_UNIX); u.bind("{sock}"); u.listen(1)
+v = socket.socket(socket.AF_UNIX); v.connect("{sock}")
+print(port)
+"#
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script, &m])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        println!("SKIPPED: python3 unavailable or IPv6 loopback missing");
+        return;
+    }
+    let _ = std::fs::remove_file(&sock);
+    let port: u16 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let pid = rt(&wait_for(s, "python exec", |e| is_exec_with(e, &m)))
+        .process
+        .tgid;
+    let mine = |e: &Event| rt(e).process.tgid == pid;
+    wait_for(s, "listen ::1", |e| {
+        mine(e)
+            && matches!(&rt(e).action, RuntimeAction::Listen { local }
+                if local.family == AddressFamily::Inet6 && local.address == "::1" && local.port == port)
+    });
+    wait_for(s, "connect ::1", |e| {
+        mine(e)
+            && matches!(&rt(e).action, RuntimeAction::Connect { remote, result: 0, .. }
+                if remote.address == "::1" && remote.port == port)
+    });
+    wait_for(s, "accept", |e| {
+        mine(e)
+            && matches!(&rt(e).action, RuntimeAction::Accept { remote, local: Some(l) }
+                if remote.address == "::1" && l.port == port)
+    });
+    wait_for(s, "bind unix", |e| {
+        mine(e)
+            && matches!(&rt(e).action, RuntimeAction::Bind { local, .. }
+                if local.family == AddressFamily::Unix && local.address == sock)
+    });
+    wait_for(s, "connect unix", |e| {
+        mine(e)
+            && matches!(&rt(e).action, RuntimeAction::Connect { remote, result: 0, .. }
+                if remote.family == AddressFamily::Unix && remote.address == sock)
+    });
+}
+
+#[test]
+fn rename_chmod_memfd_and_history_suffix() {
+    let Some(s) = sensor() else { return };
+    let dir = PathBuf::from(WATCH_DIR).join(marker("ops"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let d = dir.display();
+    run(&format!(
+        "echo x > {d}/a && mv {d}/a {d}/b && chmod 4755 {d}/b && : > {d}/.bash_history"
+    ));
+    let (a, b) = (format!("{d}/a"), format!("{d}/b"));
+    wait_for(
+        s,
+        "rename",
+        |e| matches!(&rt(e).action, RuntimeAction::Rename { from, to } if *from == a && *to == b),
+    );
+    wait_for(
+        s,
+        "chmod",
+        |e| matches!(&rt(e).action, RuntimeAction::Chmod { path, mode } if *path == b && *mode == 0o4755),
+    );
+    // History files are watched anywhere by suffix, also outside the test's prefix.
+    let home = std::env::temp_dir().join(marker("home"));
+    std::fs::create_dir_all(&home).unwrap();
+    let hist = home.join(".bash_history");
+    run(&format!(": > {}", hist.display()));
+    let hist = hist.display().to_string();
+    wait_for(s, "history truncation", |e| {
+        matches!(&rt(e).action, RuntimeAction::Open { path, flags, .. }
+            if *path == hist && flags & libc::O_TRUNC as u32 != 0)
+    });
+    let m = marker("memfd");
+    let st = Command::new("python3")
+        .args(["-c", &format!("import os; os.memfd_create('{m}')")])
+        .status();
+    if st.is_ok_and(|s| s.success()) {
+        wait_for(
+            s,
+            "memfd_create",
+            |e| matches!(&rt(e).action, RuntimeAction::MemfdCreate { name } if *name == m),
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&home);
 }
