@@ -536,3 +536,34 @@ fn rename_chmod_memfd_and_history_suffix() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// Without privileges, start fails with an error that says what is missing. Run as root, the
+/// test re-runs itself as nobody.
+#[test]
+fn unprivileged_start_is_a_clear_error() {
+    if std::env::var_os("KDR_SENSOR_UNPRIV_CHILD").is_some() {
+        match Sensor::start(SensorConfig::default()) {
+            Err(kdr_sensor::SensorError::NotPermitted(uid)) => assert_eq!(uid, 65534),
+            Err(e) => panic!("unexpected error: {e}"),
+            Ok(_) => panic!("started without privileges"),
+        }
+        let e = Sensor::start(SensorConfig::default()).err().unwrap();
+        assert!(e.to_string().contains("needs root"), "{e}");
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        println!("SKIPPED: needs root to switch to an unprivileged user");
+        return;
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "unprivileged_start_is_a_clear_error"])
+        .env("KDR_SENSOR_UNPRIV_CHILD", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+}
