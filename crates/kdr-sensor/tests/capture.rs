@@ -295,12 +295,12 @@ fn unshare_and_kill_of_another_process() {
 }
 
 /// A root filesystem for containers: Debian's static busybox and its applets.
-fn rootfs() -> Option<PathBuf> {
+fn rootfs(tag: &str) -> Option<PathBuf> {
     let busybox = Path::new("/bin/busybox");
     if !busybox.exists() {
         return None;
     }
-    let root = std::env::temp_dir().join(format!("kdr-sensor-rootfs-{}", std::process::id()));
+    let root = std::env::temp_dir().join(marker(&format!("rootfs-{tag}")));
     let bin = root.join("bin");
     std::fs::create_dir_all(&bin).ok()?;
     std::fs::create_dir_all(root.join("opt")).ok()?;
@@ -329,7 +329,7 @@ fn container_exec_attribution_and_drift() {
         println!("SKIPPED: podman or /usr/sbin/runc not installed");
         return;
     }
-    let Some(root) = rootfs() else {
+    let Some(root) = rootfs("ctr") else {
         println!("SKIPPED: /bin/busybox (busybox-static) not installed");
         return;
     };
@@ -566,4 +566,50 @@ fn unprivileged_start_is_a_clear_error() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(text.contains("1 passed"), "{text}");
+}
+
+#[test]
+fn privileged_container_is_marked() {
+    let Some(s) = sensor() else { return };
+    if !podman_available() {
+        println!("SKIPPED: podman or /usr/sbin/runc not installed");
+        return;
+    }
+    let Some(root) = rootfs("priv") else {
+        println!("SKIPPED: /bin/busybox (busybox-static) not installed");
+        return;
+    };
+    let m = marker("priv");
+    let out = Command::new("podman")
+        .args([
+            "--runtime",
+            "/usr/sbin/runc",
+            "--cgroup-manager=cgroupfs",
+            "run",
+            "--rm",
+            "--privileged",
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1024:1024",
+            "--network",
+            "none",
+            "--rootfs",
+        ])
+        .arg(format!("{}:O", root.display()))
+        .args(["/bin/echo", &m])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "podman: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&root);
+    // podman's own exec carries the marker too: look for echo's.
+    let e = wait_for(s, "privileged exec", |e| {
+        is_exec_with(e, &m) && rt(e).process.args[0] == "/bin/echo"
+    });
+    assert!(e.context.container_id.is_some());
+    assert_eq!(rt(&e).container_privileged, Some(true));
 }
