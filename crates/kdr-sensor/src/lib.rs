@@ -451,7 +451,13 @@ impl Sensor {
 
         let node = config.node_name.clone().unwrap_or_else(hostname);
         let meta = meta::MetaCache::new(meta::MetaSource::new(&config.host_root));
-        let pipeline = pipeline::Pipeline::new(node, meta, config.max_ancestors, config.emit_fork);
+        let pipeline = pipeline::Pipeline::new(
+            node,
+            meta,
+            config.max_ancestors,
+            config.emit_fork,
+            &config.host_root,
+        );
         let (tx, rx) = sync_channel(config.queue.max(1));
         let counters = Arc::new(Counters::default());
         let stop = Arc::new(AtomicBool::new(false));

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::fs;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use kdr_model::{
     AddressFamily, Context, Event, FdKind, Payload, Process, RuntimeAction, RuntimeEvent,
@@ -19,8 +21,12 @@ pub struct Pipeline {
     pub node: String,
     boot: String,
     seq: u64,
-    /// CLOCK_REALTIME - CLOCK_MONOTONIC, ns.
+    /// CLOCK_REALTIME - CLOCK_MONOTONIC, ns; re-measured now and then so that clock
+    /// adjustments (NTP) reach event times.
     wall_offset: i64,
+    offset_at: Instant,
+    /// Host account names by uid (host processes only: a container has its own passwd).
+    users: HashMap<u32, String>,
     pub procs: ProcTable,
     meta: MetaCache,
     /// cgroup id -> container (None: host).
@@ -88,8 +94,26 @@ fn addr(family: u16, raw: &[u8; 16], port: u16, path: &str) -> SocketAddress {
     }
 }
 
+/// uid -> name from a passwd file's text.
+pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let uid = f.nth(1)?.parse().ok()?;
+            (!name.is_empty()).then(|| (uid, name.to_string()))
+        })
+        .collect()
+}
+
 impl Pipeline {
-    pub fn new(node: String, meta: MetaCache, max_ancestors: usize, emit_fork: bool) -> Self {
+    pub fn new(
+        node: String,
+        meta: MetaCache,
+        max_ancestors: usize,
+        emit_fork: bool,
+        host_root: &Path,
+    ) -> Self {
         let mut procs = ProcTable::new(max_ancestors);
         procs.seed_from_proc();
         Pipeline {
@@ -97,6 +121,10 @@ impl Pipeline {
             boot: boot_id_prefix(),
             seq: 0,
             wall_offset: wall_offset(),
+            offset_at: Instant::now(),
+            users: fs::read_to_string(host_root.join("etc/passwd"))
+                .map(|t| parse_passwd(&t))
+                .unwrap_or_default(),
             procs,
             meta,
             cgroups: HashMap::new(),
@@ -133,6 +161,10 @@ impl Pipeline {
     /// only maintain state (fork, unless asked for).
     pub fn convert(&mut self, rec: Record) -> Option<Event> {
         self.procs.purge();
+        if self.offset_at.elapsed() > Duration::from_secs(60) {
+            self.wall_offset = wall_offset();
+            self.offset_at = Instant::now();
+        }
         let h = &rec.hdr;
         let (tgid, ppid) = (h.tgid, h.ppid);
         let container = self.container(&rec);
@@ -269,6 +301,9 @@ impl Pipeline {
             self.procs.exit(tgid);
         }
         process.ancestors = self.procs.ancestors(ppid);
+        if info.is_none() {
+            process.user = self.users.get(&process.uid).cloned();
+        }
 
         self.seq += 1;
         let context = Context {
@@ -278,6 +313,7 @@ impl Pipeline {
             pod: info.as_ref().and_then(|i| i.pod.clone()),
             namespace: info.as_ref().and_then(|i| i.namespace.clone()),
             image: info.as_ref().and_then(|i| i.image.clone()),
+            identity: process.user.clone(),
             ..Default::default()
         };
         Some(Event {
@@ -293,5 +329,33 @@ impl Pipeline {
                 action,
             })),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwd_names() {
+        let u = parse_passwd(
+            "root:x:0:0:root:/root:/bin/bash\nbad line\nnobody:x:65534:65534::/:/x\n:x:5:5::/:/x\n",
+        );
+        assert_eq!(u.get(&0).map(String::as_str), Some("root"));
+        assert_eq!(u.get(&65534).map(String::as_str), Some("nobody"));
+        assert_eq!(u.len(), 2);
+    }
+
+    #[test]
+    fn socket_addresses() {
+        let mut raw = [0u8; 16];
+        raw[..4].copy_from_slice(&[127, 0, 0, 1]);
+        let a = addr(2, &raw, 80, "");
+        assert_eq!((a.address.as_str(), a.port), ("127.0.0.1", 80));
+        let mut v6 = [0u8; 16];
+        v6[15] = 1;
+        assert_eq!(addr(10, &v6, 1, "").address, "::1");
+        assert_eq!(addr(1, &raw, 0, "/run/x.sock").address, "/run/x.sock");
+        assert_eq!(addr(99, &raw, 0, "").family, AddressFamily::Other);
     }
 }

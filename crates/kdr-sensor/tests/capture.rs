@@ -126,6 +126,8 @@ fn host_exec_argv_exe_parent_uid() {
     assert_eq!(r.process.args, vec!["/bin/true", m.as_str(), "two words"]);
     assert!(r.process.exe.ends_with("/bin/true"), "{}", r.process.exe);
     assert_eq!(r.process.uid, 0);
+    assert_eq!(r.process.user.as_deref(), Some("root"));
+    assert_eq!(e.context.identity.as_deref(), Some("root"));
     assert!(!r.process.cwd.is_empty());
     let parent = &r.process.ancestors[0];
     assert_eq!(parent.pid, r.process.ppid);
