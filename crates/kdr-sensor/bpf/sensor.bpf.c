@@ -533,9 +533,14 @@ static __always_inline int resolve(struct scratch *s, int dfd, const char *upath
 		if (n <= 0)
 			return -1;
 		if (s->tmp[0] == '/') {
-			bpf_probe_read_kernel(dst, n & (PBUF - 1), s->tmp);
-			dst[(n - 1) & (PBUF - 1)] = 0;
-			return n - 1;
+			/* n <= PBUF; clamped (not masked: n == PBUF, a cut path, must copy). */
+			__u32 c = n;
+			barrier_var(c);
+			if (c > PBUF)
+				c = PBUF;
+			bpf_probe_read_kernel(dst, c, s->tmp);
+			dst[(c - 1) & (PBUF - 1)] = 0;
+			return c - 1;
 		}
 	}
 	if (dfd == AT_FDCWD || (!upath && dfd < 0)) {
@@ -647,12 +652,19 @@ static __always_inline int file_event(__u32 op, __u32 flags, __u32 mode, int dfd
 	x->flags = flags;
 	x->mode = mode;
 	x->result = 0;
-	__u32 n1 = (len + 1) & (PBUF - 1);
+	/* Clamped, not masked: a 511-byte path must not become an empty one. */
+	__u32 n1 = len + 1;
+	barrier_var(n1);
+	if (n1 > PBUF - 1)
+		n1 = PBUF - 1;
 	bpf_probe_read_kernel(data, n1, s->path);
 	x->path_len = n1;
 	__u32 n2 = 0;
 	if (len2 >= 0) {
-		n2 = (len2 + 1) & (PBUF - 1);
+		n2 = len2 + 1;
+		barrier_var(n2);
+		if (n2 > PBUF - 1)
+			n2 = PBUF - 1;
 		bpf_probe_read_kernel(data + n1, n2, s->path2);
 	}
 	x->path2_len = n2;
@@ -1144,7 +1156,10 @@ ENTER(finit_module)
 	int len = resolve(s, A(0), 0, s->path);
 	struct proc_fixed *x = proc_begin(s, P_MODULE, A(2), 0);
 	char *data = (char *)(x + 1);
-	__u32 n1 = len >= 0 ? (len + 1) & (PBUF - 1) : 0;
+	__u32 n1 = len >= 0 ? len + 1 : 0;
+	barrier_var(n1);
+	if (n1 > PBUF - 1)
+		n1 = PBUF - 1;
 	if (n1)
 		bpf_probe_read_kernel(data, n1, s->path);
 	x->s1_len = n1;

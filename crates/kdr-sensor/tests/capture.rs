@@ -615,3 +615,27 @@ fn privileged_container_is_marked() {
     assert!(e.context.container_id.is_some());
     assert_eq!(rt(&e).container_privileged, Some(true));
 }
+
+#[test]
+fn long_paths_are_cut_not_lost() {
+    let Some(s) = sensor() else { return };
+    let base = PathBuf::from(WATCH_DIR).join(marker("long"));
+    // Past the kernel's 511-byte bound: reported cut, never empty.
+    let mut dir = base.clone();
+    while dir.as_os_str().len() < 560 {
+        dir = dir.join("d".repeat(40));
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    run(&format!(": > {}/f", dir.display()));
+    let prefix = base.display().to_string();
+    let e = wait_for(
+        s,
+        "long path open",
+        |e| matches!(&rt(e).action, RuntimeAction::Open { path, .. } if path.starts_with(&prefix)),
+    );
+    let RuntimeAction::Open { path, .. } = &rt(&e).action else {
+        unreachable!()
+    };
+    assert!(path.len() >= 500 && path.len() <= 511, "{}", path.len());
+    let _ = std::fs::remove_dir_all(&base);
+}
