@@ -171,7 +171,7 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
  * (cgroup v1 or hybrid hosts whose runtime only uses v1) its memory controller's one. */
 static __always_inline struct kernfs_node *task_cgroup_kn(struct task_struct *t)
 {
-	struct kernfs_node *kn = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn);
+	struct kernfs_node *kn = t->cgroups->dfl_cgrp->kn;
 	if (kn && kn_parent(kn))
 		return kn;
 	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id)) {
@@ -190,9 +190,12 @@ static __always_inline struct kernfs_node *task_cgroup_kn(struct task_struct *t)
 	return kn;
 }
 
+/* The header, read through the BTF-typed current task: direct loads (fault-safe, a NULL
+ * pointer reads as 0) cost a fraction of a probe_read helper call each, and this runs for
+ * every record. */
 static __always_inline void *fill_hdr(struct scratch *s, __u32 kind)
 {
-	struct task_struct *t = (void *)bpf_get_current_task();
+	struct task_struct *t = bpf_get_current_task_btf();
 	struct hdr *h = (void *)s->rec;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 ug = bpf_get_current_uid_gid();
@@ -202,25 +205,26 @@ static __always_inline void *fill_hdr(struct scratch *s, __u32 kind)
 	h->ktime = bpf_ktime_get_ns();
 	h->pid = (__u32)id;
 	h->tgid = id >> 32;
-	h->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	h->ppid = t->real_parent->tgid;
 	h->uid = (__u32)ug;
 	h->gid = ug >> 32;
-	h->euid = BPF_CORE_READ(t, cred, euid.val);
+	h->euid = t->cred->euid.val;
 	h->cgroup_id = BPF_CORE_READ(task_cgroup_kn(t), id);
-	h->mntns = BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
-	h->start_time = BPF_CORE_READ(t, group_leader, start_time);
+	h->mntns = t->nsproxy->mnt_ns->ns.inum;
+	h->start_time = t->group_leader->start_time;
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 	return s->rec + HDR_SZ;
 }
 
 static __always_inline bool in_container(void)
 {
-	struct task_struct *t = (void *)bpf_get_current_task();
+	struct task_struct *t = bpf_get_current_task_btf();
 	__u64 ns = BPF_CORE_READ(t, nsproxy, mnt_ns, ns.inum);
 	return host_mntns != 0 && ns != host_mntns;
 }
 
 struct walk_ctx {
+	struct scratch *s; /* looked up once by the caller, not once per step */
 	struct dentry *dentry;
 	struct vfsmount *vfsmnt;
 	struct mount *mnt;
@@ -234,7 +238,7 @@ struct walk_ctx {
 /* One step of walk_path (a bpf_loop callback: verified once, not once per iteration). */
 static long walk_step(__u32 i, struct walk_ctx *c)
 {
-	struct scratch *s = get_scratch();
+	struct scratch *s = c->s;
 	struct dentry *dentry = c->dentry;
 	if (!s || !dentry)
 		return 1;
@@ -278,8 +282,9 @@ static long walk_step(__u32 i, struct walk_ctx *c)
 static __always_inline __u32 walk_path(struct scratch *s, struct dentry *dentry,
 				       struct vfsmount *vfsmnt, bool *trunc)
 {
-	struct task_struct *t = (void *)bpf_get_current_task();
+	struct task_struct *t = bpf_get_current_task_btf();
 	struct walk_ctx c = {
+		.s = s,
 		.dentry = dentry,
 		.vfsmnt = vfsmnt,
 		.mnt = (void *)vfsmnt - bpf_core_field_offset(struct mount, mnt),
@@ -313,7 +318,7 @@ static __always_inline __u32 walk_copy(struct scratch *s, __u32 pos, char *dst)
 
 static long kn_step(__u32 i, struct walk_ctx *c)
 {
-	struct scratch *s = get_scratch();
+	struct scratch *s = c->s;
 	struct kernfs_node *kn = c->kn;
 	if (!s || !kn)
 		return 1;
@@ -340,7 +345,7 @@ static long kn_step(__u32 i, struct walk_ctx *c)
 /* The cgroup's path, written like walk_path. */
 static __always_inline __u32 walk_kn(struct scratch *s, struct kernfs_node *kn)
 {
-	struct walk_ctx c = { .kn = kn, .pos = PBUF - 1 };
+	struct walk_ctx c = { .s = s, .kn = kn, .pos = PBUF - 1 };
 
 	s->walk[PBUF - 1] = 0;
 	bpf_loop(CG_DEPTH, kn_step, &c, 0);
@@ -414,7 +419,7 @@ int sched_process_exec(void *ctx)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	struct task_struct *t = (void *)bpf_get_current_task();
+	struct task_struct *t = bpf_get_current_task_btf();
 	struct exec_fixed *x = fill_hdr(s, K_EXEC);
 	char *data = (char *)s->rec + HDR_SZ + sizeof(*x);
 	__u32 off = 0, n, flags = 0;
@@ -472,7 +477,7 @@ int sched_process_exit(void *ctx)
 {
 	if (is_self())
 		return 0;
-	struct task_struct *t = (void *)bpf_get_current_task();
+	struct task_struct *t = bpf_get_current_task_btf();
 	/* Only the last thread of a process: do_exit has already decremented signal->live. */
 	if (BPF_CORE_READ(t, signal, live.counter) != 0)
 		return 0;
@@ -522,7 +527,7 @@ int raw_sched_process_fork(struct raw_tp_args *ctx)
  * without the NUL, or -1. A NULL upath means the file dfd refers to (fchmod, futimens). */
 static __always_inline int resolve(struct scratch *s, int dfd, const char *upath, char *dst)
 {
-	struct task_struct *t = (void *)bpf_get_current_task();
+	struct task_struct *t = bpf_get_current_task_btf();
 	struct dentry *d;
 	struct vfsmount *m;
 	bool trunc = false;
@@ -572,13 +577,14 @@ static __always_inline int resolve(struct scratch *s, int dfd, const char *upath
 }
 
 struct rev_ctx {
+	struct scratch *s; /* looked up once by the caller, not once per byte */
 	__u32 len;
 	__u32 second; /* reverse s->path2 instead of s->path */
 };
 
 static long rev_step(__u32 i, struct rev_ctx *c)
 {
-	struct scratch *s = get_scratch();
+	struct scratch *s = c->s;
 	if (!s || i >= c->len || i >= WATCH_KEY_LEN)
 		return 1;
 	__u32 src = (c->len - 1 - i) & (2 * PBUF - 1);
@@ -599,7 +605,7 @@ static __always_inline __u32 watched(struct scratch *s, int len, bool second)
 	v = bpf_map_lookup_elem(&watch_prefix, &s->key);
 	if (v)
 		ops |= *v;
-	struct rev_ctx c = { .len = len, .second = second };
+	struct rev_ctx c = { .s = s, .len = len, .second = second };
 	bpf_loop(WATCH_KEY_LEN, rev_step, &c, 0);
 	v = bpf_map_lookup_elem(&watch_suffix, &s->key);
 	if (v)
@@ -899,7 +905,7 @@ ENTER(listen)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	struct task_struct *t = (void *)bpf_get_current_task();
+	struct task_struct *t = bpf_get_current_task_btf();
 	struct sock *sk = file_sock(fd_file(t, A(0)));
 	if (!sk)
 		return 0;
@@ -916,7 +922,7 @@ static __always_inline int accepted(struct sys_exit_ctx *ctx)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	struct task_struct *t = (void *)bpf_get_current_task();
+	struct task_struct *t = bpf_get_current_task_btf();
 	struct sock *sk = file_sock(fd_file(t, ctx->ret));
 	if (!sk)
 		return 0;
@@ -961,7 +967,7 @@ static __always_inline int finish(struct sys_exit_ctx *ctx)
 		x->result = ctx->ret;
 		if (x->op == N_CONNECT) {
 			/* The local address exists once connect has run (even EINPROGRESS). */
-			struct task_struct *t = (void *)bpf_get_current_task();
+			struct task_struct *t = bpf_get_current_task_btf();
 			struct sock *sk = file_sock(fd_file(t, x->fd));
 			if (sk)
 				sock_addrs(sk, x, false);
@@ -1077,7 +1083,7 @@ static __always_inline __s64 ns_tgid(struct task_struct *t, __u32 *level_out)
 
 static __always_inline int signal_sent(__u64 sig, __s64 target)
 {
-	struct task_struct *t = (void *)bpf_get_current_task();
+	struct task_struct *t = bpf_get_current_task_btf();
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 level = 0;
 	/* Signal 0 only probes; signals to oneself (Go's preemption signals, ...) are not an
@@ -1152,7 +1158,7 @@ ENTER(finit_module)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	struct task_struct *t = (void *)bpf_get_current_task();
+	struct task_struct *t = bpf_get_current_task_btf();
 	int len = resolve(s, A(0), 0, s->path);
 	struct proc_fixed *x = proc_begin(s, P_MODULE, A(2), 0);
 	char *data = (char *)(x + 1);

@@ -149,7 +149,8 @@ pub struct SensorConfig {
     /// Ring buffer size in bytes (a power of two, a multiple of the page size). It is mapped
     /// into the sensor, so it counts in its resident memory.
     pub ring_bytes: u32,
-    /// Bound of the queue between the reader and the consumer, in events.
+    /// Bound of the queue between the reader and the consumer, in events (about 1-2 KiB of
+    /// memory each when full; past it events are dropped and counted).
     pub queue: usize,
     pub max_ancestors: usize,
     /// Where the host's filesystem is (runtime state, bundles): `/` on a node.
@@ -167,7 +168,7 @@ impl Default for SensorConfig {
             drift: true,
             emit_fork: false,
             ring_bytes: 4 << 20,
-            queue: 65536,
+            queue: 16384,
             max_ancestors: 8,
             host_root: PathBuf::from("/"),
             host_mntns: None,
