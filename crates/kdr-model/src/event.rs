@@ -250,6 +250,11 @@ pub struct Process {
     /// Parent first, then grandparent, and so on (bounded by the sensor).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ancestors: Vec<Ancestor>,
+    /// True when the executable lives in the container's writable (overlay upper) layer:
+    /// written or modified after the container started, so not part of its image (binary
+    /// drift). Only meaningful on `exec` events and their process.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exe_upper_layer: bool,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -342,6 +347,12 @@ pub enum RuntimeAction {
     Listen {
         local: SocketAddress,
     },
+    /// An address bound to a socket (before listen, or a UDP server).
+    Bind {
+        local: SocketAddress,
+        #[serde(default)]
+        result: i64,
+    },
     Unshare {
         flags: u64,
     },
@@ -389,6 +400,7 @@ impl RuntimeAction {
             RuntimeAction::Connect { .. } => "connect",
             RuntimeAction::Accept { .. } => "accept",
             RuntimeAction::Listen { .. } => "listen",
+            RuntimeAction::Bind { .. } => "bind",
             RuntimeAction::Unshare { .. } => "unshare",
             RuntimeAction::Setns { .. } => "setns",
             RuntimeAction::Clone { .. } => "clone",

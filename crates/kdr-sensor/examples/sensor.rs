@@ -1,0 +1,74 @@
+//! Runs the sensor: prints `sensor ready` on stderr once every program is attached, streams
+//! events as JSON lines on stdout, and on SIGINT/SIGTERM detaches, flushes and prints the
+//! counters on stderr. `kdr sensor` will be this.
+
+use std::io::{BufWriter, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use kdr_sensor::{Sensor, SensorConfig};
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn main() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let quiet = std::env::args().any(|a| a == "--count-only");
+    let mut sensor = match Sensor::start(SensorConfig::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("sensor: {e}");
+            std::process::exit(1);
+        }
+    };
+    let st = sensor.stats();
+    eprintln!(
+        "sensor ready ({} programs attached{})",
+        st.attached,
+        if st.unattached.is_empty() {
+            String::new()
+        } else {
+            format!(", not on this kernel: {}", st.unattached.join(" "))
+        }
+    );
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let write = |ev: &kdr_model::Event, out: &mut BufWriter<std::io::StdoutLock>| {
+        if quiet {
+            return true;
+        }
+        serde_json::to_writer(&mut *out, ev).is_ok() && out.write_all(b"\n").is_ok()
+    };
+    while !STOP.load(Ordering::SeqCst) {
+        match sensor.recv_timeout(Duration::from_millis(200)) {
+            Ok(ev) => {
+                if !write(&ev, &mut out) {
+                    break;
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = out.flush();
+            }
+            Err(_) => break,
+        }
+    }
+    let stats = sensor.stop();
+    // Everything the reader delivered before stopping.
+    while let Ok(ev) = sensor.recv_timeout(Duration::ZERO) {
+        if !write(&ev, &mut out) {
+            break;
+        }
+    }
+    let _ = out.flush();
+    eprintln!(
+        "sensor stopped: {}",
+        serde_json::to_string(&stats).unwrap_or_default()
+    );
+}
