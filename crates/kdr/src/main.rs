@@ -1,8 +1,10 @@
 //! `kdr`: a thin command-line layer over the kdr crates.
 
+mod alerts_out;
 mod catalog_cmd;
 mod detect_cmd;
 mod rules_cmd;
+mod sensor_cmd;
 mod table;
 
 use std::process::ExitCode;
@@ -20,6 +22,8 @@ struct Cli {
 enum Command {
     /// Read audit, cloud and runtime events and print the alerts they raise.
     Detect(detect_cmd::DetectArgs),
+    /// Run the eBPF node sensor (root): stream runtime events, or alerts with --alerts.
+    Sensor(sensor_cmd::SensorArgs),
     /// List every alert type kdr raises.
     Catalog(catalog_cmd::CatalogArgs),
     /// Work with rule files.
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Detect(args) => detect_cmd::run(args),
+        Command::Sensor(args) => sensor_cmd::run(args),
         Command::Catalog(args) => catalog_cmd::run(args),
         Command::Rules { command } => rules_cmd::run(command),
         Command::Fields(args) => rules_cmd::fields(args),

@@ -1,0 +1,145 @@
+//! `kdr sensor`: the node sensor in the foreground, streaming events or alerts.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use kdr_engine::Engine;
+use kdr_model::Event;
+use kdr_sensor::{Sensor, SensorConfig};
+
+use crate::alerts_out::{load_intel, Output, Printer};
+
+#[derive(Args)]
+pub struct SensorArgs {
+    /// Run detection in-process and print alerts (same JSON as `kdr detect`) instead of events.
+    #[arg(long)]
+    alerts: bool,
+    /// Also record every raw event to FILE (JSON lines; `kdr detect FILE` replays it).
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    /// Node name in events (default: the host name).
+    #[arg(long)]
+    node: Option<String>,
+    /// Extra rule files or directories (with --alerts).
+    #[arg(long = "rules", value_name = "DIR")]
+    rules: Vec<PathBuf>,
+    /// Threat-intelligence files (with --alerts).
+    #[arg(long, value_name = "FILE")]
+    intel: Vec<PathBuf>,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
+    let mut engine = if args.alerts {
+        let rules = kdr_rules::load(&args.rules).map_err(|e| crate::report_errors(&e))?;
+        Some(Engine::new(Arc::new(rules), load_intel(&args.intel)?))
+    } else {
+        None
+    };
+    let mut record = match &args.events {
+        Some(path) => Some(BufWriter::new(
+            File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        )),
+        None => None,
+    };
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+    let config = SensorConfig {
+        node_name: args.node.clone(),
+        ..SensorConfig::default()
+    };
+    let mut sensor = Sensor::start(config).context("starting the sensor")?;
+    let stats = sensor.stats();
+    eprintln!(
+        "sensor ready ({} programs attached{})",
+        stats.attached,
+        if stats.unattached.is_empty() {
+            String::new()
+        } else {
+            format!(", not on this kernel: {}", stats.unattached.join(" "))
+        }
+    );
+    let mut sink = Sink {
+        engine: engine.as_mut(),
+        printer: Printer::new(Output::Json, true),
+        alert_events: Vec::new(),
+        stdout: BufWriter::new(io::stdout()),
+    };
+    let mut result = Ok(());
+    while !STOP.load(Ordering::SeqCst) && result.is_ok() {
+        match sensor.recv_timeout(Duration::from_millis(200)) {
+            Ok(event) => result = sink.handle(&event, record.as_mut()),
+            Err(RecvTimeoutError::Timeout) => result = sink.flush(record.as_mut()),
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let stats = sensor.stop();
+    // Everything read before the stop still counts.
+    while let (Ok(event), true) = (sensor.recv_timeout(Duration::ZERO), result.is_ok()) {
+        result = sink.handle(&event, record.as_mut());
+    }
+    if let Some(engine) = sink.engine.as_deref_mut() {
+        engine.flush(&mut sink.alert_events);
+        sink.printer.take(&mut sink.alert_events)?;
+    }
+    sink.printer.finish()?;
+    sink.flush(record.as_mut())?;
+    eprintln!("sensor stopped: {}", serde_json::to_string(&stats)?);
+    result.map(|()| ExitCode::SUCCESS)
+}
+
+struct Sink<'e> {
+    engine: Option<&'e mut Engine>,
+    printer: Printer,
+    alert_events: Vec<kdr_engine::AlertEvent>,
+    stdout: BufWriter<io::Stdout>,
+}
+
+impl Sink<'_> {
+    fn handle(
+        &mut self,
+        event: &Event,
+        record: Option<&mut BufWriter<File>>,
+    ) -> anyhow::Result<()> {
+        if let Some(file) = record {
+            serde_json::to_writer(&mut *file, event)?;
+            file.write_all(b"\n")?;
+        }
+        match self.engine.as_deref_mut() {
+            Some(engine) => {
+                engine.process(event, &mut self.alert_events);
+                self.printer.take(&mut self.alert_events)?;
+            }
+            None => {
+                serde_json::to_writer(&mut self.stdout, event)?;
+                self.stdout.write_all(b"\n")?;
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, record: Option<&mut BufWriter<File>>) -> anyhow::Result<()> {
+        if let Some(file) = record {
+            file.flush()?;
+        }
+        self.stdout.flush()?;
+        Ok(())
+    }
+}
