@@ -16,11 +16,12 @@ pub enum Dialect {
 
 impl Dialect {
     /// Rewrites portable SQL for this database. Portable SQL numbers its parameters `$1`,
-    /// `$2`... and marks JSONB values `$n::jsonb`. SQLite numbers them `?1`, `?2` and keeps
-    /// JSON as text.
+    /// `$2`... and marks JSONB values `$n::jsonb`. PostgreSQL gets them as text and casts
+    /// (`$n::text::jsonb`: a parameter typed jsonb would want binary jsonb from the client);
+    /// SQLite numbers them `?1`, `?2` and keeps JSON as text.
     pub fn sql(self, portable: &str) -> String {
         match self {
-            Dialect::Postgres => portable.to_owned(),
+            Dialect::Postgres => portable.replace("::jsonb", "::text::jsonb"),
             Dialect::Sqlite => {
                 let without_casts = portable.replace("::jsonb", "");
                 let mut out = String::with_capacity(without_casts.len());
