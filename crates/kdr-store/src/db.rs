@@ -120,6 +120,13 @@ pub trait Db: Send {
 pub trait Tx {
     /// Runs one statement (dialect SQL) and returns the number of rows changed.
     fn execute(&mut self, sql: &str, params: &[Value<'_>]) -> Result<u64, StoreError>;
+    /// Runs one statement once per parameter row (prepared once); returns the rows changed.
+    /// On error, `Err((index of the failing row, error))`.
+    fn execute_many(
+        &mut self,
+        sql: &str,
+        rows: &[Vec<Value<'_>>],
+    ) -> Result<u64, (usize, StoreError)>;
     fn query(&mut self, sql: &str, params: &[Value<'_>]) -> Result<Vec<Row>, StoreError>;
     /// Runs several statements without parameters (migrations).
     fn batch(&mut self, sql: &str) -> Result<(), StoreError>;

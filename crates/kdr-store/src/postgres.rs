@@ -91,6 +91,23 @@ impl Tx for PostgresTx<'_> {
             .map_err(|e| database_error(&e, sql))
     }
 
+    fn execute_many(
+        &mut self,
+        sql: &str,
+        rows: &[Vec<Value<'_>>],
+    ) -> Result<u64, (usize, StoreError)> {
+        let statement = self.statement(sql).map_err(|e| (0, e))?;
+        let mut changed = 0;
+        for (index, row) in rows.iter().enumerate() {
+            let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|p| p as _).collect();
+            changed += self
+                .tx
+                .execute(&statement, &refs)
+                .map_err(|e| (index, database_error(&e, sql)))?;
+        }
+        Ok(changed)
+    }
+
     fn query(&mut self, sql: &str, params: &[Value<'_>]) -> Result<Vec<Row>, StoreError> {
         let statement = self.statement(sql)?;
         let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as _).collect();

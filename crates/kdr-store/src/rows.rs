@@ -2,11 +2,12 @@
 //!
 //! Values borrow from the event where they can: ingest speed is dominated by this step.
 
-use serde_json::{json, Map, Value as Json};
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 use kdr_model::{
-    CloudActivity, CloudProvider, Event, KubeAudit, Payload, Process, RuntimeAction, RuntimeEvent,
-    SocketAddress,
+    AddressFamily, AuditLevel, CloudActivity, CloudProvider, Event, FdKind, KubeAudit, ObjectRef,
+    Payload, Process, RuntimeAction, RuntimeEvent, SocketAddress, UserInfo,
 };
 
 use crate::db::Value;
@@ -62,29 +63,86 @@ pub fn command_line(args: &[String]) -> String {
     line
 }
 
-fn json_text(value: &Json) -> Value<'static> {
-    Value::owned(value.to_string())
+/// Serializes a row's JSON column. The shapes below borrow from the event and serialize
+/// straight to text: building `serde_json::Value` trees first cost half of ingest time.
+fn json_column<T: Serialize>(value: &T) -> Value<'static> {
+    Value::owned(serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned()))
 }
 
-fn runtime_common(event: &Event, runtime: &RuntimeEvent) -> Map<String, Json> {
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AncestorFields<'a> {
+    pid: u32,
+    exe: &'a str,
+    command_line: String,
+}
+
+/// `AdditionalFields` of the runtime tables.
+#[derive(Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct RuntimeFields<'a> {
+    event_id: &'a str,
+    comm: &'a str,
+    uid: u32,
+    gid: u32,
+    euid: u32,
+    tgid: u32,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    args_truncated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    container_privileged: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stdio: Option<&'a [FdKind; 3]>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ancestors: Vec<AncestorFields<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    child_pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flags: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    family: Option<AddressFamily>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    local: Option<&'a SocketAddress>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signal: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_exe: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fstype: Option<&'a str>,
+}
+
+fn runtime_common<'a>(event: &'a Event, runtime: &'a RuntimeEvent) -> RuntimeFields<'a> {
     let process = &runtime.process;
-    let mut fields = Map::new();
-    fields.insert("eventId".into(), Json::from(event.id.as_str()));
-    fields.insert("comm".into(), Json::from(process.comm.as_str()));
-    fields.insert("uid".into(), Json::from(process.uid));
-    fields.insert("gid".into(), Json::from(process.gid));
-    fields.insert("euid".into(), Json::from(process.euid));
-    fields.insert("tgid".into(), Json::from(process.tgid));
-    if process.args_truncated {
-        fields.insert("argsTruncated".into(), Json::from(true));
+    RuntimeFields {
+        event_id: &event.id,
+        comm: &process.comm,
+        uid: process.uid,
+        gid: process.gid,
+        euid: process.euid,
+        tgid: process.tgid,
+        args_truncated: process.args_truncated,
+        container_privileged: runtime.container_privileged,
+        image_id: runtime.image_id.as_deref(),
+        ..RuntimeFields::default()
     }
-    if let Some(privileged) = runtime.container_privileged {
-        fields.insert("containerPrivileged".into(), Json::from(privileged));
-    }
-    if let Some(image_id) = &runtime.image_id {
-        fields.insert("imageId".into(), Json::from(image_id.as_str()));
-    }
-    fields
 }
 
 fn process_row<'a>(event: &'a Event, runtime: &'a RuntimeEvent) -> HuntingRow<'a> {
@@ -93,20 +151,18 @@ fn process_row<'a>(event: &'a Event, runtime: &'a RuntimeEvent) -> HuntingRow<'a
     let parent = process.ancestors.first();
     let mut additional = runtime_common(event, runtime);
     if let RuntimeAction::Exit { code } = runtime.action {
-        additional.insert("exitCode".into(), Json::from(code));
+        additional.exit_code = Some(code);
     }
-    additional.insert(
-        "stdio".into(),
-        serde_json::to_value(process.stdio).unwrap_or(Json::Null),
-    );
-    if !process.ancestors.is_empty() {
-        let chain: Vec<Json> = process
-            .ancestors
-            .iter()
-            .map(|a| json!({"pid": a.pid, "exe": a.exe, "commandLine": command_line(&a.args)}))
-            .collect();
-        additional.insert("ancestors".into(), Json::Array(chain));
-    }
+    additional.stdio = Some(&process.stdio);
+    additional.ancestors = process
+        .ancestors
+        .iter()
+        .map(|a| AncestorFields {
+            pid: a.pid,
+            exe: &a.exe,
+            command_line: command_line(&a.args),
+        })
+        .collect();
     let values = vec![
         Value::Int(event.time.0),
         Value::opt_text(context.image.as_deref()),
@@ -131,7 +187,7 @@ fn process_row<'a>(event: &'a Event, runtime: &'a RuntimeEvent) -> HuntingRow<'a
         Value::opt_text(process.user.as_deref().or(context.identity.as_deref())),
         Value::owned(process.uid.to_string()),
         Value::Int(i64::from(process.ppid)),
-        json_text(&Json::Object(additional)),
+        json_column(&additional),
         Value::opt_text(context.node.as_deref()),
         Value::opt_text(context.cluster.as_deref()),
     ];
@@ -156,28 +212,26 @@ fn runtime_row<'a>(event: &'a Event, runtime: &'a RuntimeEvent) -> HuntingRow<'a
     let (mut remote_ip, mut remote_port) = (Value::Null, Value::Null);
     match &runtime.action {
         RuntimeAction::Exec | RuntimeAction::Exit { .. } => {}
-        RuntimeAction::Fork { child_pid } => {
-            additional.insert("childPid".into(), Json::from(*child_pid));
-        }
+        RuntimeAction::Fork { child_pid } => additional.child_pid = Some(*child_pid),
         RuntimeAction::Open {
             path,
             flags,
             result,
         } => {
             file_path = Value::text(path);
-            additional.insert("flags".into(), Json::from(*flags));
-            additional.insert("result".into(), Json::from(*result));
+            additional.flags = Some(u64::from(*flags));
+            additional.result = Some(*result);
         }
         RuntimeAction::Unlink { path } | RuntimeAction::Utimes { path } => {
             file_path = Value::text(path);
         }
         RuntimeAction::Rename { from, to } => {
             file_path = Value::text(to);
-            additional.insert("from".into(), Json::from(from.as_str()));
+            additional.from = Some(from);
         }
         RuntimeAction::Chmod { path, mode } => {
             file_path = Value::text(path);
-            additional.insert("mode".into(), Json::from(*mode));
+            additional.mode = Some(*mode);
         }
         RuntimeAction::Connect {
             remote: address,
@@ -185,50 +239,40 @@ fn runtime_row<'a>(event: &'a Event, runtime: &'a RuntimeEvent) -> HuntingRow<'a
             result,
         } => {
             (remote_ip, remote_port) = remote(address);
-            additional.insert("family".into(), json!(address.family));
-            additional.insert("result".into(), Json::from(*result));
-            if let Some(local) = local {
-                additional.insert("local".into(), json!(local));
-            }
+            additional.family = Some(address.family);
+            additional.result = Some(*result);
+            additional.local = local.as_ref();
         }
         RuntimeAction::Accept {
             remote: address,
             local,
         } => {
             (remote_ip, remote_port) = remote(address);
-            additional.insert("family".into(), json!(address.family));
-            if let Some(local) = local {
-                additional.insert("local".into(), json!(local));
-            }
+            additional.family = Some(address.family);
+            additional.local = local.as_ref();
         }
-        RuntimeAction::Listen { local } => {
-            additional.insert("local".into(), json!(local));
-        }
+        RuntimeAction::Listen { local } => additional.local = Some(local),
         RuntimeAction::Unshare { flags }
         | RuntimeAction::Setns { flags }
-        | RuntimeAction::Clone { flags } => {
-            additional.insert("flags".into(), Json::from(*flags));
-        }
+        | RuntimeAction::Clone { flags } => additional.flags = Some(*flags),
         RuntimeAction::Ptrace {
             request,
             target_pid,
         } => {
-            additional.insert("request".into(), Json::from(*request));
-            additional.insert("targetPid".into(), Json::from(*target_pid));
+            additional.request = Some(*request);
+            additional.target_pid = Some(*target_pid);
         }
         RuntimeAction::Kill {
             signal,
             target_pid,
             target_exe,
         } => {
-            additional.insert("signal".into(), Json::from(*signal));
-            additional.insert("targetPid".into(), Json::from(*target_pid));
-            if let Some(exe) = target_exe {
-                additional.insert("targetExe".into(), Json::from(exe.as_str()));
-            }
+            additional.signal = Some(*signal);
+            additional.target_pid = Some(*target_pid);
+            additional.target_exe = target_exe.as_deref();
         }
         RuntimeAction::MemfdCreate { name } | RuntimeAction::ModuleLoad { name } => {
-            additional.insert("name".into(), Json::from(name.as_str()));
+            additional.name = Some(name);
         }
         RuntimeAction::Mount {
             source,
@@ -236,8 +280,8 @@ fn runtime_row<'a>(event: &'a Event, runtime: &'a RuntimeEvent) -> HuntingRow<'a
             fstype,
         } => {
             file_path = Value::text(target);
-            additional.insert("source".into(), Json::from(source.as_str()));
-            additional.insert("fstype".into(), Json::from(fstype.as_str()));
+            additional.source = Some(source);
+            additional.fstype = Some(fstype);
         }
     }
     let values = vec![
@@ -256,7 +300,7 @@ fn runtime_row<'a>(event: &'a Event, runtime: &'a RuntimeEvent) -> HuntingRow<'a
         file_path,
         remote_ip,
         remote_port,
-        json_text(&Json::Object(additional)),
+        json_column(&additional),
     ];
     HuntingRow {
         table: &RUNTIME_EVENTS,
@@ -264,61 +308,87 @@ fn runtime_row<'a>(event: &'a Event, runtime: &'a RuntimeEvent) -> HuntingRow<'a
     }
 }
 
-/// A raw JSON body as a JSON value; a body that is not valid JSON is kept as a string rather
-/// than dropped (the decoder already checked it, so this is belt and braces).
-fn raw_json(raw: &serde_json::value::RawValue) -> Json {
-    serde_json::from_str(raw.get()).unwrap_or_else(|_| Json::from(raw.get()))
+/// Annotations (a list of pairs in the model) as a JSON object.
+struct Annotations<'a>(&'a [(String, String)]);
+
+impl Serialize for Annotations<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+    }
+}
+
+#[derive(Serialize)]
+struct ResponseStatus {
+    code: i32,
+}
+
+/// `RawEventData` of a Kubernetes audit event: the audit event's own field names. Request and
+/// response bodies are embedded as the raw JSON they arrived as (the decoder checked them).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditRaw<'a> {
+    #[serde(rename = "auditID")]
+    audit_id: &'a str,
+    stage: &'a str,
+    level: AuditLevel,
+    verb: &'a str,
+    #[serde(rename = "requestURI")]
+    request_uri: &'a str,
+    user: &'a UserInfo,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    impersonated_user: Option<&'a UserInfo>,
+    #[serde(rename = "sourceIPs")]
+    source_ips: &'a [String],
+    user_agent: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object_ref: Option<&'a ObjectRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_status: Option<ResponseStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_object: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_object: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotations: Option<Annotations<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditFields<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_code: Option<i32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    groups: &'a [String],
 }
 
 fn kube_audit_row<'a>(event: &'a Event, audit: &'a KubeAudit) -> HuntingRow<'a> {
     let context = &event.context;
     let object = audit.object_ref.as_ref();
-    let resource = object.map(|o| {
-        if o.subresource.is_empty() {
-            o.resource.clone()
-        } else {
-            format!("{}/{}", o.resource, o.subresource)
-        }
-    });
-    let mut raw = Map::new();
-    raw.insert("auditID".into(), Json::from(event.id.as_str()));
-    raw.insert("stage".into(), Json::from(audit.stage.as_str()));
-    raw.insert("level".into(), json!(audit.level));
-    raw.insert("verb".into(), Json::from(audit.verb.as_str()));
-    raw.insert("requestURI".into(), Json::from(audit.request_uri.as_str()));
-    raw.insert("user".into(), json!(audit.user));
-    if let Some(impersonated) = &audit.impersonated_user {
-        raw.insert("impersonatedUser".into(), json!(impersonated));
-    }
-    raw.insert("sourceIPs".into(), json!(context.source_ips));
-    raw.insert("userAgent".into(), Json::from(audit.user_agent.as_str()));
-    if let Some(object) = object {
-        raw.insert("objectRef".into(), json!(object));
-    }
-    if let Some(code) = audit.response_code {
-        raw.insert("responseStatus".into(), json!({ "code": code }));
-    }
-    if let Some(body) = &audit.request_object {
-        raw.insert("requestObject".into(), raw_json(body));
-    }
-    if let Some(body) = &audit.response_object {
-        raw.insert("responseObject".into(), raw_json(body));
-    }
-    if !audit.annotations.is_empty() {
-        let annotations: Map<String, Json> = audit
-            .annotations
-            .iter()
-            .map(|(k, v)| (k.clone(), Json::from(v.as_str())))
-            .collect();
-        raw.insert("annotations".into(), Json::Object(annotations));
-    }
-    let mut additional = Map::new();
-    if let Some(code) = audit.response_code {
-        additional.insert("responseCode".into(), Json::from(code));
-    }
-    if let Some(groups) = (!audit.user.groups.is_empty()).then_some(&audit.user.groups) {
-        additional.insert("groups".into(), json!(groups));
-    }
+    let raw = AuditRaw {
+        audit_id: &event.id,
+        stage: &audit.stage,
+        level: audit.level,
+        verb: &audit.verb,
+        request_uri: &audit.request_uri,
+        user: &audit.user,
+        impersonated_user: audit.impersonated_user.as_ref(),
+        source_ips: &context.source_ips,
+        user_agent: &audit.user_agent,
+        object_ref: object,
+        response_status: audit.response_code.map(|code| ResponseStatus { code }),
+        request_object: audit.request_object.as_deref(),
+        response_object: audit.response_object.as_deref(),
+        annotations: (!audit.annotations.is_empty()).then(|| Annotations(&audit.annotations)),
+    };
+    let additional = AuditFields {
+        response_code: audit.response_code,
+        groups: &audit.user.groups,
+    };
+    let operation = match object {
+        Some(o) if o.subresource.is_empty() => format!("{} {}", audit.verb, o.resource),
+        Some(o) => format!("{} {}/{}", audit.verb, o.resource, o.subresource),
+        None => audit.verb.clone(),
+    };
     let path = audit
         .request_uri
         .split_once('?')
@@ -332,10 +402,7 @@ fn kube_audit_row<'a>(event: &'a Event, audit: &'a KubeAudit) -> HuntingRow<'a> 
         Value::text(&event.id),
         Value::text("Kubernetes audit"),
         Value::non_empty(&audit.verb),
-        Value::owned(match &resource {
-            Some(resource) => format!("{} {resource}", audit.verb),
-            None => audit.verb.clone(),
-        }),
+        Value::owned(operation),
         Value::non_empty(path),
         Value::opt_text(context.source_ips.first().map(String::as_str)),
         Value::Null,
@@ -343,8 +410,8 @@ fn kube_audit_row<'a>(event: &'a Event, audit: &'a KubeAudit) -> HuntingRow<'a> 
         Value::Null,
         Value::Null,
         Value::non_empty(&audit.user_agent),
-        json_text(&Json::Object(raw)),
-        json_text(&Json::Object(additional)),
+        json_column(&raw),
+        json_column(&additional),
         Value::opt_text(context.cluster.as_deref()),
         Value::opt_text(namespace),
         Value::non_empty(&audit.user.username),
@@ -355,6 +422,23 @@ fn kube_audit_row<'a>(event: &'a Event, audit: &'a KubeAudit) -> HuntingRow<'a> 
     }
 }
 
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CloudRaw<'a> {
+    event_id: &'a str,
+    #[serde(rename = "sourceIPs")]
+    source_ips: &'a [String],
+    #[serde(flatten)]
+    activity: &'a CloudActivity,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CloudFields<'a> {
+    status: &'a str,
+    principal_type: &'a str,
+}
+
 fn cloud_row<'a>(event: &'a Event, cloud: &'a CloudActivity) -> HuntingRow<'a> {
     let context = &event.context;
     let data_source = match cloud.provider {
@@ -362,12 +446,15 @@ fn cloud_row<'a>(event: &'a Event, cloud: &'a CloudActivity) -> HuntingRow<'a> {
         CloudProvider::Aws => "AWS CloudTrail",
         CloudProvider::Gcp => "GCP Audit",
     };
-    let mut raw = serde_json::to_value(cloud).unwrap_or(Json::Null);
-    if let Json::Object(fields) = &mut raw {
-        fields.insert("eventId".into(), Json::from(event.id.as_str()));
-        fields.insert("sourceIPs".into(), json!(context.source_ips));
-    }
-    let additional = json!({ "status": cloud.status, "principalType": cloud.principal_type });
+    let raw = CloudRaw {
+        event_id: &event.id,
+        source_ips: &context.source_ips,
+        activity: cloud,
+    };
+    let additional = CloudFields {
+        status: &cloud.status,
+        principal_type: &cloud.principal_type,
+    };
     let values = vec![
         Value::Int(event.time.0),
         Value::text(&event.id),
@@ -381,8 +468,8 @@ fn cloud_row<'a>(event: &'a Event, cloud: &'a CloudActivity) -> HuntingRow<'a> {
         Value::Null,
         Value::Null,
         Value::non_empty(&cloud.user_agent),
-        json_text(&raw),
-        json_text(&additional),
+        json_column(&raw),
+        json_column(&additional),
         Value::opt_text(context.cluster.as_deref()),
         Value::opt_text(context.namespace.as_deref()),
         Value::non_empty(&cloud.principal_id),

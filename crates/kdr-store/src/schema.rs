@@ -75,7 +75,6 @@ pub const PROCESS_EVENTS: HuntingTable = HuntingTable {
     indexes: &[
         &["Timestamp"],
         &["KubernetesNamespace", "KubernetesPodName"],
-        &["KubernetesPodName"],
     ],
 };
 
@@ -102,7 +101,6 @@ pub const RUNTIME_EVENTS: HuntingTable = HuntingTable {
     indexes: &[
         &["Timestamp"],
         &["KubernetesNamespace", "KubernetesPodName"],
-        &["KubernetesPodName"],
     ],
 };
 

@@ -178,19 +178,48 @@ impl Store {
         let dialect = self.dialect;
         let mut report = IngestReport::default();
         let mut tx = self.db.transaction().during("starting an ingest batch")?;
-        for event in events {
-            let row = hunting_row(event);
-            let index = HUNTING_TABLES
-                .iter()
-                .position(|t| t.name == row.table.name)
-                .unwrap_or(0);
-            tx.execute(&self.hunting_inserts[index], &row.values)
-                .during(format_args!(
-                    "storing event {:?} in {}",
-                    truncate(&event.id),
-                    row.table.name
-                ))?;
-            report.hunting_rows += 1;
+        // Turning events into rows (JSON columns above all) is a good part of the work; a
+        // helper thread does it chunk by chunk while this one inserts, so a second core
+        // overlaps the two. Small batches are not worth a thread.
+        let inserts = &self.hunting_inserts;
+        let mut insert_chunk = |tx: &mut dyn Tx, chunk: RowChunk<'_>| -> Result<(), StoreError> {
+            for (table, (event_indexes, rows)) in chunk.into_iter().enumerate() {
+                if rows.is_empty() {
+                    continue;
+                }
+                tx.execute_many(&inserts[table], &rows)
+                    .map_err(|(row, error)| {
+                        let event_id = event_indexes
+                            .get(row)
+                            .and_then(|i| events.get(*i))
+                            .map_or_else(String::new, |e| truncate(&e.id));
+                        error.during(format_args!(
+                            "storing event {event_id:?} in {}",
+                            HUNTING_TABLES[table].name
+                        ))
+                    })?;
+                report.hunting_rows += rows.len() as u64;
+            }
+            Ok(())
+        };
+        if events.len() <= ROW_CHUNK {
+            insert_chunk(tx.as_mut(), row_chunk(events, 0))?;
+        } else {
+            std::thread::scope(|scope| -> Result<(), StoreError> {
+                let (sender, receiver) = std::sync::mpsc::sync_channel::<RowChunk<'_>>(4);
+                scope.spawn(move || {
+                    for (index, chunk) in events.chunks(ROW_CHUNK).enumerate() {
+                        // A closed channel means the inserting side failed: stop.
+                        if sender.send(row_chunk(chunk, index * ROW_CHUNK)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                for chunk in receiver {
+                    insert_chunk(tx.as_mut(), chunk)?;
+                }
+                Ok(())
+            })?;
         }
         if !alert_events.is_empty() {
             if dialect == Dialect::Postgres {
@@ -865,6 +894,30 @@ impl Store {
             }
         }
     }
+}
+
+/// Events turned into rows per hunting table (in `HUNTING_TABLES` order): the events'
+/// indexes in the batch, and the rows.
+type RowChunk<'a> = Vec<(Vec<usize>, Vec<Vec<Value<'a>>>)>;
+
+/// Events per chunk handed from the row-building thread to the inserting one.
+const ROW_CHUNK: usize = 1024;
+
+fn row_chunk(events: &[Event], first_index: usize) -> RowChunk<'_> {
+    let mut chunk: RowChunk<'_> = HUNTING_TABLES
+        .iter()
+        .map(|_| (Vec::new(), Vec::new()))
+        .collect();
+    for (offset, event) in events.iter().enumerate() {
+        let row = hunting_row(event);
+        let table = HUNTING_TABLES
+            .iter()
+            .position(|t| t.name == row.table.name)
+            .unwrap_or(0);
+        chunk[table].0.push(first_index + offset);
+        chunk[table].1.push(row.values);
+    }
+    chunk
 }
 
 enum KeepNewest {

@@ -391,7 +391,8 @@ fn a_failed_batch_stores_nothing() {
              BEGIN SELECT RAISE(ABORT, 'refused by test'); END;",
         )
         .expect("trigger");
-    let events: Vec<Event> = Generator::new(2).take(100).collect();
+    // More than one row chunk, so the threaded row building is on the failing path too.
+    let events: Vec<Event> = Generator::new(2).take(3000).collect();
     let a = alert("K8S_Atomic", 0, "shop", "db-0");
     let error = store
         .ingest(&events, &[AlertEvent::Opened(a.clone())])
