@@ -252,6 +252,10 @@ fn runtime_row<'a>(event: &'a Event, runtime: &'a RuntimeEvent) -> HuntingRow<'a
             additional.local = local.as_ref();
         }
         RuntimeAction::Listen { local } => additional.local = Some(local),
+        RuntimeAction::Bind { local, result } => {
+            additional.local = Some(local);
+            additional.result = Some(*result);
+        }
         RuntimeAction::Unshare { flags }
         | RuntimeAction::Setns { flags }
         | RuntimeAction::Clone { flags } => additional.flags = Some(*flags),

@@ -166,6 +166,7 @@ impl Generator {
             start_time: Some(Timestamp(self.time - 5_000_000)),
             user: Some("root".to_owned()),
             stdio: [FdKind::Pipe, FdKind::Pipe, FdKind::Pipe],
+            exe_upper_layer: false,
             ancestors: vec![
                 Ancestor {
                     pid: pid - 1,
