@@ -114,6 +114,8 @@ pub trait Db: Send {
     /// Starts a transaction that takes the write lock at once (SQLite `BEGIN IMMEDIATE`), so
     /// a transaction never fails half-way for want of it.
     fn transaction(&mut self) -> Result<Box<dyn Tx + '_>, StoreError>;
+    /// Runs a compiled hunting query within its row and time limits.
+    fn hunt(&mut self, query: &kdr_kql::CompiledQuery) -> Result<kdr_kql::ResultSet, StoreError>;
 }
 
 /// An open transaction; dropped without [`Tx::commit`], it rolls back.

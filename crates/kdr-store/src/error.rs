@@ -31,6 +31,9 @@ pub enum StoreError {
     SchemaTooNew { found: i64, known: i64 },
     #[error("corrupt {what} in the store: {message}")]
     Corrupt { what: String, message: String },
+    /// A hunting query was refused (with its line and column) or failed to run.
+    #[error("{0}")]
+    Hunt(#[from] kdr_kql::RunError),
 }
 
 impl StoreError {

@@ -64,6 +64,78 @@ impl Db for PostgresDb {
             statements: &mut self.statements,
         }))
     }
+
+    fn hunt(&mut self, query: &kdr_kql::CompiledQuery) -> Result<kdr_kql::ResultSet, StoreError> {
+        use kdr_kql::{ColumnType, SqlValue};
+        use serde_json::Value as Json;
+        let mut tx = self
+            .client
+            .transaction()
+            .map_err(|e| database_error(&e, "BEGIN"))?;
+        // The time limit is the database's own: it cancels the statement server-side.
+        let millis = query.timeout.as_millis().max(1);
+        tx.batch_execute(&format!("SET LOCAL statement_timeout = {millis}"))
+            .map_err(|e| database_error(&e, "SET LOCAL statement_timeout"))?;
+        let params: Vec<Box<dyn ToSql + Sync>> = query
+            .params
+            .iter()
+            .map(|p| -> Box<dyn ToSql + Sync> {
+                match p {
+                    SqlValue::Integer(n) => Box::new(*n),
+                    SqlValue::Real(r) => Box::new(*r),
+                    SqlValue::Text(s) => Box::new(s.clone()),
+                    SqlValue::Bool(b) => Box::new(*b),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref()).collect();
+        let rows = tx.query(query.sql.as_str(), &refs).map_err(|e| {
+            if e.code() == Some(&postgres::error::SqlState::QUERY_CANCELED) {
+                StoreError::Hunt(kdr_kql::RunError::Timeout(query.timeout))
+            } else {
+                database_error(&e, &query.sql)
+            }
+        })?;
+        let mut out = Vec::with_capacity(rows.len().min(query.max_rows));
+        for row in rows.iter().take(query.max_rows) {
+            let mut values = Vec::with_capacity(query.columns.len());
+            for (i, column) in query.columns.iter().enumerate() {
+                let read = |e: postgres::Error| database_error(&e, &query.sql);
+                let value = match column.ty {
+                    ColumnType::String => Json::String(
+                        row.try_get::<_, Option<String>>(i)
+                            .map_err(read)?
+                            .unwrap_or_default(),
+                    ),
+                    ColumnType::Long | ColumnType::DateTime | ColumnType::Timespan => row
+                        .try_get::<_, Option<i64>>(i)
+                        .map_err(read)?
+                        .map_or(Json::Null, Json::from),
+                    ColumnType::Real => row
+                        .try_get::<_, Option<f64>>(i)
+                        .map_err(read)?
+                        .map_or(Json::Null, Json::from),
+                    ColumnType::Bool => row
+                        .try_get::<_, Option<bool>>(i)
+                        .map_err(read)?
+                        .map_or(Json::Null, Json::Bool),
+                    ColumnType::Dynamic => row
+                        .try_get::<_, Option<Json>>(i)
+                        .map_err(read)?
+                        .unwrap_or(Json::Null),
+                };
+                values.push(value);
+            }
+            out.push(values);
+        }
+        let truncated = rows.len() > query.max_rows;
+        tx.commit().map_err(|e| database_error(&e, "COMMIT"))?;
+        Ok(kdr_kql::ResultSet {
+            columns: query.columns.clone(),
+            rows: out,
+            truncated,
+        })
+    }
 }
 
 struct PostgresTx<'a> {

@@ -128,6 +128,33 @@ pub const AUDIT_EVENTS: HuntingTable = HuntingTable {
     indexes: &[&["Timestamp"], &["Namespace"]],
 };
 
+/// The hunting tables as the KQL compiler sees them: the one definition both share.
+pub fn kql_schema() -> kdr_kql::Schema {
+    use kdr_kql::ColumnType as Kql;
+    kdr_kql::Schema::new(
+        HUNTING_TABLES
+            .iter()
+            .map(|table| {
+                let columns: Vec<(&str, Kql)> = table
+                    .columns
+                    .iter()
+                    .map(|(name, kind)| {
+                        let ty = match kind {
+                            ColumnKind::DateTime => Kql::DateTime,
+                            ColumnKind::String => Kql::String,
+                            ColumnKind::Long => Kql::Long,
+                            ColumnKind::Bool => Kql::Bool,
+                            ColumnKind::Dynamic => Kql::Dynamic,
+                        };
+                        (*name, ty)
+                    })
+                    .collect();
+                kdr_kql::Table::new(table.name, &columns)
+            })
+            .collect(),
+    )
+}
+
 pub const HUNTING_TABLES: [&HuntingTable; 3] = [&PROCESS_EVENTS, &RUNTIME_EVENTS, &AUDIT_EVENTS];
 
 impl HuntingTable {

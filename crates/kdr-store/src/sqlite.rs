@@ -169,6 +169,10 @@ impl Db for SqliteDb {
             .map_err(|e| database_error(e, "BEGIN IMMEDIATE"))?;
         Ok(Box::new(SqliteTx { tx }))
     }
+
+    fn hunt(&mut self, query: &kdr_kql::CompiledQuery) -> Result<kdr_kql::ResultSet, StoreError> {
+        Ok(kdr_kql::run_compiled_sqlite(&self.connection, query)?)
+    }
 }
 
 struct SqliteTx<'a> {

@@ -122,6 +122,24 @@ impl Store {
 
     /// The SQLite database file, for opening read-only connections (hunting queries) beside
     /// the store's own. `None` on PostgreSQL.
+    /// Runs a KQL hunting query over the hunting tables. `now_ns` is what `now()` and `ago()`
+    /// mean (event time for replays, the wall clock when live).
+    pub fn hunt(
+        &mut self,
+        query: &str,
+        now_ns: i64,
+        limits: &kdr_kql::Limits,
+    ) -> Result<kdr_kql::ResultSet, StoreError> {
+        let dialect = match self.dialect {
+            Dialect::Sqlite => kdr_kql::Dialect::Sqlite,
+            Dialect::Postgres => kdr_kql::Dialect::Postgres,
+        };
+        let compiled =
+            kdr_kql::compile(query, &crate::schema::kql_schema(), dialect, now_ns, limits)
+                .map_err(kdr_kql::RunError::from)?;
+        self.db.hunt(&compiled)
+    }
+
     pub fn sqlite_path(&self) -> Option<&Path> {
         self.sqlite_path.as_deref()
     }

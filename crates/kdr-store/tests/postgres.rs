@@ -235,3 +235,11 @@ fn two_replicas_ingesting_overlapping_streams_lose_and_duplicate_nothing() {
         .get(0);
     assert_eq!(orphans, 0);
 }
+
+#[test]
+fn hunting_queries_run_over_stored_events() {
+    let Some(url) = fresh_database("hunting") else {
+        return;
+    };
+    common::hunting_queries_run_over_stored_events(&mut open(&url));
+}

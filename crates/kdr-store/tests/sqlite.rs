@@ -441,3 +441,9 @@ fn data_survives_reopening_and_the_file_is_intact() {
     assert_eq!(total, 500);
     assert_eq!(store.integrity_check().expect("check"), "ok");
 }
+
+#[test]
+fn hunting_queries_run_over_stored_events() {
+    let (_dir, mut store) = fresh();
+    common::hunting_queries_run_over_stored_events(&mut store);
+}

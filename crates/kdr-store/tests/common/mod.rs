@@ -628,3 +628,92 @@ pub fn hunting_rows_and_retention(store: &mut Store) {
         .expect("get")
         .is_some());
 }
+
+/// KQL hunting over what the store ingested: results equal the same question answered
+/// directly over the events in Rust, and hostile strings are data, never SQL.
+pub fn hunting_queries_run_over_stored_events(store: &mut Store) {
+    use kdr_model::{Payload, RuntimeAction};
+    use std::collections::BTreeMap;
+
+    let events: Vec<_> = Generator::new(21).take(2000).collect();
+    store.ingest(&events, &[]).expect("ingest");
+    let now = events.last().map_or(0, |e| e.time.0);
+    let limits = kdr_kql::Limits::default();
+
+    // Process events whose command line contains "curl", counted per image.
+    let mut expected: BTreeMap<String, i64> = BTreeMap::new();
+    for event in &events {
+        if let Payload::Runtime(runtime) = &event.payload {
+            let exec = matches!(runtime.action, RuntimeAction::Exec);
+            let line = runtime.process.args.join(" ").to_lowercase();
+            if exec && line.contains("curl") {
+                *expected
+                    .entry(event.context.image.clone().unwrap_or_default())
+                    .or_default() += 1;
+            }
+        }
+    }
+    assert!(!expected.is_empty(), "the generator makes curl executions");
+    let result = store
+        .hunt(
+            "CloudProcessEvents | where ActionType == 'exec' and ProcessCommandLine contains 'curl' \
+             | summarize count() by ContainerImageName",
+            now,
+            &limits,
+        )
+        .expect("hunt");
+    let names: Vec<&str> = result.columns.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["ContainerImageName", "count_"]);
+    let got: BTreeMap<String, i64> = result
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_str().unwrap_or_default().to_owned(),
+                r[1].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+
+    // Audit events by verb through the raw record's dotted path.
+    let creates = events
+        .iter()
+        .filter(|e| matches!(&e.payload, Payload::K8sAudit(a) if a.verb == "create"))
+        .count() as i64;
+    let result = store
+        .hunt(
+            "CloudAuditEvents | where tostring(RawEventData.verb) == 'create' | count",
+            now,
+            &limits,
+        )
+        .expect("hunt");
+    assert_eq!(result.rows, vec![vec![serde_json::json!(creates)]]);
+
+    // Hostile strings are values.
+    for hostile in [
+        "x'; DROP TABLE \"CloudProcessEvents\"; --",
+        "\"; DELETE FROM alerts; --",
+    ] {
+        let query = format!(
+            "CloudProcessEvents | where ProcessCommandLine == {} | count",
+            serde_json::to_string(hostile).unwrap()
+        );
+        let result = store.hunt(&query, now, &limits).expect("hunt");
+        assert_eq!(result.rows, vec![vec![serde_json::json!(0)]]);
+    }
+    let total: u64 = store
+        .hunting_counts()
+        .expect("counts")
+        .iter()
+        .map(|c| c.1)
+        .sum();
+    assert_eq!(total, 2000);
+
+    // A bad query says where.
+    let error = store
+        .hunt("CloudProcessEvents | where", now, &limits)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("line 1, column"), "{error}");
+}
