@@ -94,6 +94,29 @@ pub struct CorrelationRules {
     pub ignored_identity_prefixes: Vec<String>,
 }
 
+/// Kubernetes' own controllers: they act on everything. Other kube-system service accounts
+/// are not on the list: an attacker's account in kube-system must still join its alerts.
+const KUBE_CONTROLLERS: [&str; 18] = [
+    "system:serviceaccount:kube-system:daemon-set-controller",
+    "system:serviceaccount:kube-system:replicaset-controller",
+    "system:serviceaccount:kube-system:replication-controller",
+    "system:serviceaccount:kube-system:deployment-controller",
+    "system:serviceaccount:kube-system:statefulset-controller",
+    "system:serviceaccount:kube-system:job-controller",
+    "system:serviceaccount:kube-system:cronjob-controller",
+    "system:serviceaccount:kube-system:generic-garbage-collector",
+    "system:serviceaccount:kube-system:namespace-controller",
+    "system:serviceaccount:kube-system:endpoint-controller",
+    "system:serviceaccount:kube-system:endpointslice-controller",
+    "system:serviceaccount:kube-system:node-controller",
+    "system:serviceaccount:kube-system:pod-garbage-collector",
+    "system:serviceaccount:kube-system:persistent-volume-binder",
+    "system:serviceaccount:kube-system:clusterrole-aggregation-controller",
+    "system:serviceaccount:kube-system:horizontal-pod-autoscaler",
+    "system:serviceaccount:kube-system:service-controller",
+    "system:serviceaccount:kube-system:ttl-after-finished-controller",
+];
+
 impl Default for CorrelationRules {
     /// Pod, workload, node and identity within one hour. The cluster alone is not a join by
     /// default: in a busy cluster it would fold unrelated alerts into one incident.
@@ -106,12 +129,11 @@ impl Default for CorrelationRules {
                 JoinKind::Identity,
             ],
             window: 3600 * NANOS_PER_SEC,
-            ignored_identity_prefixes: vec![
-                "system:node:".to_owned(),
-                "system:kube-".to_owned(),
-                "system:serviceaccount:kube-system:".to_owned(),
-                "system:apiserver".to_owned(),
-            ],
+            ignored_identity_prefixes: ["system:node:", "system:kube-", "system:apiserver"]
+                .into_iter()
+                .chain(KUBE_CONTROLLERS.iter().copied())
+                .map(str::to_owned)
+                .collect(),
         }
     }
 }

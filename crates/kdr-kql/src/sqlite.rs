@@ -25,7 +25,7 @@ pub struct ResultSet {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
-    #[error("{0}")]
+    #[error(transparent)]
     Query(#[from] KqlError),
     #[error("the query ran longer than its time limit of {0:?}")]
     Timeout(std::time::Duration),

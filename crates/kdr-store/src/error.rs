@@ -32,7 +32,7 @@ pub enum StoreError {
     #[error("corrupt {what} in the store: {message}")]
     Corrupt { what: String, message: String },
     /// A hunting query was refused (with its line and column) or failed to run.
-    #[error("{0}")]
+    #[error(transparent)]
     Hunt(#[from] kdr_kql::RunError),
 }
 

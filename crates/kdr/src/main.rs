@@ -5,6 +5,7 @@ mod catalog_cmd;
 mod detect_cmd;
 mod rules_cmd;
 mod sensor_cmd;
+mod store_cmd;
 mod table;
 
 use std::process::ExitCode;
@@ -24,6 +25,14 @@ enum Command {
     Detect(detect_cmd::DetectArgs),
     /// Run the eBPF node sensor (root): stream runtime events, or alerts with --alerts.
     Sensor(sensor_cmd::SensorArgs),
+    /// Store events and the alerts detection raises on them.
+    Ingest(store_cmd::IngestArgs),
+    /// List, show and triage stored alerts.
+    Alerts(store_cmd::AlertsArgs),
+    /// List and show incidents and their entity graphs.
+    Incidents(store_cmd::IncidentsArgs),
+    /// Hunt with KQL over CloudProcessEvents, CloudRuntimeEvents and CloudAuditEvents.
+    Hunt(store_cmd::HuntArgs),
     /// List every alert type kdr raises.
     Catalog(catalog_cmd::CatalogArgs),
     /// Work with rule files.
@@ -40,6 +49,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Detect(args) => detect_cmd::run(args),
         Command::Sensor(args) => sensor_cmd::run(args),
+        Command::Ingest(args) => store_cmd::ingest(args),
+        Command::Alerts(args) => store_cmd::alerts(args),
+        Command::Incidents(args) => store_cmd::incidents(args),
+        Command::Hunt(args) => store_cmd::hunt(args),
         Command::Catalog(args) => catalog_cmd::run(args),
         Command::Rules { command } => rules_cmd::run(command),
         Command::Fields(args) => rules_cmd::fields(args),
