@@ -150,7 +150,7 @@ pub struct AlertsArgs {
 #[derive(Subcommand)]
 enum AlertsCommand {
     /// List alerts, newest first.
-    List(AlertListArgs),
+    List(Box<AlertListArgs>),
     /// One alert with its comments and status history, as JSON.
     Show { id: String },
     /// Set the status: New, InProgress or Resolved.
