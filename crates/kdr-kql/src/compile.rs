@@ -217,15 +217,10 @@ impl Compiler<'_> {
         }
     }
 
-    /// A column reference. KQL strings are never null (a missing string is ""), so string
-    /// columns read as `COALESCE(col, '')`; the store may store NULL or ''.
+    /// A column reference. String columns are never NULL by the time they are referenced:
+    /// table scans, outer joins and unions fill in ''.
     fn column_ref(&self, alias: &str, column: &Column) -> String {
-        let reference = format!("{alias}.{}", quote_identifier(&column.name));
-        if column.ty == ColumnType::String {
-            format!("COALESCE({reference}, '')")
-        } else {
-            reference
-        }
+        format!("{alias}.{}", quote_identifier(&column.name))
     }
 
     fn lookup_let(&self, name: &str) -> Option<(usize, &Let)> {
@@ -295,10 +290,19 @@ impl Compiler<'_> {
             ));
         };
         let alias = self.new_alias();
+        // KQL strings are never null: a store that may hold NULL has it read as '' here,
+        // once, so every later reference is a plain column.
         let items: Vec<String> = table
             .columns
             .iter()
-            .map(|c| format!("{alias}.{}", quote_identifier(&c.name)))
+            .map(|c| {
+                let reference = format!("{alias}.{}", quote_identifier(&c.name));
+                if c.ty == ColumnType::String && !table.strings_never_null {
+                    format!("COALESCE({reference}, '') AS {}", quote_identifier(&c.name))
+                } else {
+                    reference
+                }
+            })
             .collect();
         Ok(Relation {
             sql: format!(
@@ -1050,11 +1054,14 @@ impl Compiler<'_> {
                 suffix += 1;
             }
             used.insert(name.clone());
-            items.push(format!(
-                "{right_alias}.{} AS {}",
-                quote_identifier(&column.name),
-                quote_identifier(&name)
-            ));
+            let reference = format!("{right_alias}.{}", quote_identifier(&column.name));
+            // A left row without a match has no right side: its strings are ''.
+            let value = if kind == JoinKind::LeftOuter && column.ty == ColumnType::String {
+                format!("COALESCE({reference}, '')")
+            } else {
+                reference
+            };
+            items.push(format!("{value} AS {}", quote_identifier(&name)));
             columns.push(Column {
                 name,
                 ty: column.ty,
@@ -1129,6 +1136,9 @@ impl Compiler<'_> {
     }
 
     fn typed_null(&self, ty: ColumnType) -> String {
+        if ty == ColumnType::String {
+            return "''".to_string();
+        }
         match self.dialect {
             Dialect::Sqlite => "NULL".to_string(),
             Dialect::Postgres => format!("CAST(NULL AS {})", ty.postgres_type()),

@@ -65,6 +65,10 @@ pub struct Column {
 pub struct Table {
     pub name: String,
     pub columns: Vec<Column>,
+    /// The store never writes NULL into this table's string columns (a missing string is
+    /// ''), so they are read as they are: plain column references keep indexes and join
+    /// keys usable. Otherwise they are read as `COALESCE(col, '')`.
+    pub strings_never_null: bool,
 }
 
 impl Table {
@@ -78,7 +82,14 @@ impl Table {
                     ty: *ty,
                 })
                 .collect(),
+            strings_never_null: false,
         }
+    }
+
+    /// Declares that the store writes '' rather than NULL for missing strings.
+    pub fn with_strings_never_null(mut self) -> Table {
+        self.strings_never_null = true;
+        self
     }
 
     pub fn column(&self, name: &str) -> Option<&Column> {

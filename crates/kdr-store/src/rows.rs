@@ -11,7 +11,7 @@ use kdr_model::{
 };
 
 use crate::db::Value;
-use crate::schema::{HuntingTable, AUDIT_EVENTS, PROCESS_EVENTS, RUNTIME_EVENTS};
+use crate::schema::{ColumnKind, HuntingTable, AUDIT_EVENTS, PROCESS_EVENTS, RUNTIME_EVENTS};
 
 pub struct HuntingRow<'a> {
     pub table: &'static HuntingTable,
@@ -20,14 +20,22 @@ pub struct HuntingRow<'a> {
 
 /// The row an event becomes.
 pub fn hunting_row(event: &Event) -> HuntingRow<'_> {
-    match &event.payload {
+    let mut row = match &event.payload {
         Payload::Runtime(runtime) => match runtime.action {
             RuntimeAction::Exec | RuntimeAction::Exit { .. } => process_row(event, runtime),
             _ => runtime_row(event, runtime),
         },
         Payload::K8sAudit(audit) => kube_audit_row(event, audit),
         Payload::Cloud(cloud) => cloud_row(event, cloud),
+    };
+    // Hunting strings are never NULL (KQL has no null string): the compiler then reads the
+    // columns as they are, which keeps indexes and join keys usable.
+    for (value, (_, kind)) in row.values.iter_mut().zip(row.table.columns) {
+        if *kind == ColumnKind::String && matches!(value, Value::Null) {
+            *value = Value::text("");
+        }
     }
+    row
 }
 
 fn base_name(path: &str) -> &str {

@@ -149,7 +149,7 @@ pub fn kql_schema() -> kdr_kql::Schema {
                         (*name, ty)
                     })
                     .collect();
-                kdr_kql::Table::new(table.name, &columns)
+                kdr_kql::Table::new(table.name, &columns).with_strings_never_null()
             })
             .collect(),
     )

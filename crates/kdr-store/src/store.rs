@@ -130,14 +130,24 @@ impl Store {
         now_ns: i64,
         limits: &kdr_kql::Limits,
     ) -> Result<kdr_kql::ResultSet, StoreError> {
+        let compiled = self.compile_hunt(query, now_ns, limits)?;
+        self.db.hunt(&compiled)
+    }
+
+    /// The SQL (and parameters) a hunting query runs as on this store's backend.
+    pub fn compile_hunt(
+        &self,
+        query: &str,
+        now_ns: i64,
+        limits: &kdr_kql::Limits,
+    ) -> Result<kdr_kql::CompiledQuery, StoreError> {
         let dialect = match self.dialect {
             Dialect::Sqlite => kdr_kql::Dialect::Sqlite,
             Dialect::Postgres => kdr_kql::Dialect::Postgres,
         };
-        let compiled =
-            kdr_kql::compile(query, &crate::schema::kql_schema(), dialect, now_ns, limits)
-                .map_err(kdr_kql::RunError::from)?;
-        self.db.hunt(&compiled)
+        let schema = crate::schema::kql_schema();
+        kdr_kql::compile(query, &schema, dialect, now_ns, limits)
+            .map_err(|e| StoreError::Hunt(kdr_kql::RunError::from(e)))
     }
 
     pub fn sqlite_path(&self) -> Option<&Path> {

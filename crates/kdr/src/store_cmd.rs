@@ -496,6 +496,9 @@ pub struct HuntArgs {
     /// What `now()` and `ago()` mean (RFC 3339; default: the wall clock).
     #[arg(long)]
     now: Option<String>,
+    /// Print the SQL each query compiles to (with its parameters) instead of running it.
+    #[arg(long)]
+    sql: bool,
 }
 
 pub fn hunt(args: HuntArgs) -> anyhow::Result<ExitCode> {
@@ -519,6 +522,12 @@ pub fn hunt(args: HuntArgs) -> anyhow::Result<ExitCode> {
     for query in &queries {
         if args.incident.is_some() {
             eprintln!("-- {query}");
+        }
+        if args.sql {
+            let compiled = store.compile_hunt(query, now, &limits)?;
+            writeln!(stdout, "{};", compiled.sql)?;
+            writeln!(stdout, "-- parameters: {:?}", compiled.params)?;
+            continue;
         }
         let result = store.hunt(query, now, &limits)?;
         print_result(&mut stdout, &result, args.output)?;
