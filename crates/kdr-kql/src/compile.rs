@@ -1710,9 +1710,23 @@ impl Compiler<'_> {
             }
             Contains | NotContains | StartsWith | NotStartsWith | EndsWith | NotEndsWith => {
                 let l = self.expr(left, scope)?;
-                let r = self.expr(right, scope)?;
-                let haystack = self.lower(&self.string_operand(l, left.pos, op.symbol())?);
-                let needle = self.lower(&self.string_operand(r, right.pos, op.symbol())?);
+                let haystack_sql = self.string_operand(l, left.pos, op.symbol())?;
+                let ascii_needle = self
+                    .constant_string(right)
+                    .filter(|n| n.is_ascii() && self.dialect == Dialect::Sqlite);
+                let (haystack, needle) = match ascii_needle {
+                    // An ASCII needle can only match ASCII letters, which SQLite's built-in
+                    // lower() folds: no call into Rust per row.
+                    Some(needle) => (
+                        format!("lower({haystack_sql})"),
+                        self.bind(SqlValue::Text(needle.to_ascii_lowercase())),
+                    ),
+                    None => {
+                        let r = self.expr(right, scope)?;
+                        let needle_sql = self.string_operand(r, right.pos, op.symbol())?;
+                        (self.lower(&haystack_sql), self.lower(&needle_sql))
+                    }
+                };
                 let test = match op {
                     Contains | NotContains => match self.dialect {
                         Dialect::Sqlite => format!("(instr({haystack}, {needle}) > 0)"),
