@@ -55,12 +55,22 @@ pub enum CompiledKind {
     Sequence {
         key: Vec<FieldSel>,
         window: Nanos,
-        steps: Vec<Expr>,
+        steps: Vec<Step>,
     },
     Intel {
         field: FieldSel,
         category: String,
     },
+}
+
+/// One step of a sequence: its condition and the values it captures for later steps.
+#[derive(Debug)]
+pub struct Step {
+    pub condition: Expr,
+    /// Captured fields, in capture-slot order (slots continue across steps).
+    pub captures: Vec<FieldSel>,
+    /// Capture names, for reporting.
+    pub capture_names: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -105,6 +115,7 @@ impl Rules {
                 lists: &set.lists,
                 macros: &set.macros,
                 source: def.source,
+                captures: &[],
             };
             match compile_rule(&scope, set, def) {
                 Ok(rule) => rules.push(rule),
@@ -119,7 +130,7 @@ impl Rules {
             let slot = &mut index[source_slot(rule.source)];
             let keys = index_field(rule.source).and_then(|field| {
                 let condition = match &rule.kind {
-                    CompiledKind::Sequence { steps, .. } => None.or(steps.first()),
+                    CompiledKind::Sequence { steps, .. } => steps.first().map(|s| &s.condition),
                     _ => rule.condition.as_ref(),
                 }?;
                 required_values(condition, field)
@@ -141,7 +152,7 @@ impl Rules {
             {
                 let slot = &mut index[source_slot(rule.source)];
                 for step in steps.iter().skip(1) {
-                    match required_values(step, field) {
+                    match required_values(&step.condition, field) {
                         Some(keys) => {
                             for key in keys {
                                 let list = slot.by_key.entry(key.into_boxed_str()).or_default();
@@ -251,14 +262,49 @@ fn compile_rule(
             threshold: (*threshold).max(1),
             window: *window,
         },
-        KindDef::Sequence { key, window, steps } => CompiledKind::Sequence {
-            key: fields(key, def.source, &def.location, "key")?,
-            window: *window,
-            steps: steps
-                .iter()
-                .map(|step| scope.compile_text(&step.condition))
-                .collect::<Result<_, _>>()?,
-        },
+        KindDef::Sequence { key, window, steps } => {
+            if steps.len() > 16 {
+                return Err(here(format!(
+                    "a sequence has at most 16 steps, this one has {}",
+                    steps.len()
+                )));
+            }
+            let mut names: Vec<String> = Vec::new();
+            let mut compiled = Vec::with_capacity(steps.len());
+            for step in steps {
+                let step_scope = Scope {
+                    captures: &names,
+                    ..*scope
+                };
+                let condition = step_scope.compile_text(&step.condition)?;
+                let mut captures = Vec::new();
+                let mut capture_names = Vec::new();
+                for (name, field) in &step.capture {
+                    if names.contains(name) || capture_names.contains(name) {
+                        return Err(here(format!("capture `{name}` is defined twice")));
+                    }
+                    let mut selected = fields(
+                        std::slice::from_ref(field),
+                        def.source,
+                        &def.location,
+                        "capture",
+                    )?;
+                    captures.push(selected.remove(0));
+                    capture_names.push(name.clone());
+                }
+                names.extend(capture_names.iter().cloned());
+                compiled.push(Step {
+                    condition,
+                    captures,
+                    capture_names,
+                });
+            }
+            CompiledKind::Sequence {
+                key: fields(key, def.source, &def.location, "key")?,
+                window: *window,
+                steps: compiled,
+            }
+        }
         KindDef::Intel { field, category } => {
             if !INTEL_CATEGORIES.contains(&category.as_str()) {
                 return Err(here(format!(

@@ -54,6 +54,7 @@ pub struct Input<'a> {
     parent_cmdline: OnceCell<String>,
     ancestor_names: OnceCell<Vec<String>>,
     ancestor_paths: OnceCell<Vec<String>>,
+    ancestor_all_names: OnceCell<Vec<String>>,
     namespace_flags: OnceCell<Vec<String>>,
 }
 
@@ -68,6 +69,7 @@ impl<'a> Input<'a> {
             parent_cmdline: OnceCell::new(),
             ancestor_names: OnceCell::new(),
             ancestor_paths: OnceCell::new(),
+            ancestor_all_names: OnceCell::new(),
             namespace_flags: OnceCell::new(),
         }
     }
@@ -129,6 +131,23 @@ impl<'a> Input<'a> {
                 .iter()
                 .map(|a| a.exe.clone())
                 .collect()
+        })
+    }
+
+    /// Executable file name and argv[0] file name of every ancestor, parent first.
+    pub(crate) fn ancestor_all_names(&self, runtime: &RuntimeEvent) -> &[String] {
+        self.ancestor_all_names.get_or_init(|| {
+            let mut names = Vec::with_capacity(runtime.process.ancestors.len() * 2);
+            for ancestor in &runtime.process.ancestors {
+                names.push(basename(&ancestor.exe).to_owned());
+                if let Some(argv0) = ancestor.args.first() {
+                    let argv0 = basename(argv0);
+                    if argv0 != basename(&ancestor.exe) {
+                        names.push(argv0.to_owned());
+                    }
+                }
+            }
+            names
         })
     }
 
