@@ -78,6 +78,8 @@ pub struct Engine {
     has_exposure_rules: bool,
     /// (rule, Service-workload pair) that already raised, so rescans do not raise again.
     raised_exposures: FxHashSet<(usize, String)>,
+    /// Reused candidate list for runtime events (no allocation per event).
+    scratch: Vec<usize>,
 }
 
 /// Bound on remembered exposure alerts; past it the memory restarts (at worst a repeat alert).
@@ -122,6 +124,7 @@ impl Engine {
             stats: EngineStats::default(),
             has_exposure_rules,
             raised_exposures: FxHashSet::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -167,8 +170,18 @@ impl Engine {
             Payload::Cloud(_) => (Source::Cloud, ""),
         };
         let rules = Arc::clone(&self.rules);
-        for index in rules.candidates(source, key) {
-            self.run_rule(&rules.rules[index], index, &input, out);
+        if let Payload::Runtime(runtime) = &event.payload {
+            let names = input.process_names(runtime);
+            let mut candidates = std::mem::take(&mut self.scratch);
+            rules.runtime_candidates(key, &names, &mut candidates);
+            for &index in &candidates {
+                self.run_rule(&rules.rules[index], index, &input, out);
+            }
+            self.scratch = candidates;
+        } else {
+            for index in rules.candidates(source, key) {
+                self.run_rule(&rules.rules[index], index, &input, out);
+            }
         }
         if self.has_exposure_rules
             && source == Source::K8sAudit
@@ -294,16 +307,26 @@ impl Engine {
                     possible[i] = step.condition.eval(input) != Tri::False;
                     any |= possible[i];
                 }
-                if !any || excepted(rule, input) {
+                if !any {
                     return false;
                 }
-                let Some(k) = join_fields(key, input) else {
+                let RuleState::Sequence(sequences) = &mut self.state[index] else {
+                    return false;
+                };
+                // Nothing under way and no first step: nothing to do (the common case).
+                if sequences.is_empty() && !possible[0] {
+                    return false;
+                }
+                if excepted(rule, input) {
+                    return false;
+                }
+                let Some(k) = hash_fields(key, input) else {
                     return false;
                 };
                 let RuleState::Sequence(sequences) = &mut self.state[index] else {
                     return false;
                 };
-                let partials = sequences.take(&k, time, *window);
+                let partials = sequences.take(k, time, *window);
                 let mut completed: Option<state::Partial> = None;
                 let mut kept = Vec::with_capacity(partials.len() + 1);
                 for partial in partials {
@@ -346,7 +369,7 @@ impl Engine {
                         }
                     }
                 }
-                sequences.store(&k, kept, time, *window);
+                sequences.store(k, kept, time, *window);
                 if let Some(done) = completed {
                     let names: Vec<&String> =
                         steps.iter().flat_map(|s| s.capture_names.iter()).collect();
@@ -571,6 +594,27 @@ fn capture(fields: &[FieldSel], input: &Input<'_>) -> Option<Vec<String>> {
         values.push(text);
     }
     Some(values)
+}
+
+/// A 64-bit hash of several fields' values (sequence keys); `None` if any is missing.
+fn hash_fields(fields: &[FieldSel], input: &Input<'_>) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = rustc_hash::FxHasher::default();
+    for (field, arg) in fields {
+        match field.extract(arg, input) {
+            Val::Missing => return None,
+            Val::Str(s) => s.hash(&mut hasher),
+            Val::Int(n) => n.hash(&mut hasher),
+            Val::Bool(b) => b.hash(&mut hasher),
+            other => {
+                let mut text = String::new();
+                write_value(&mut text, other);
+                text.hash(&mut hasher);
+            }
+        }
+        0xffu8.hash(&mut hasher);
+    }
+    Some(hasher.finish())
 }
 
 /// Values of several fields joined with U+001F; `None` if any is missing.

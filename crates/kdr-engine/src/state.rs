@@ -241,16 +241,17 @@ pub struct Partial {
 
 #[derive(Debug, Default)]
 pub struct Sequences {
-    keys: FxHashMap<String, Vec<Partial>>,
+    /// By a 64-bit hash of the key fields (no allocation per event).
+    keys: FxHashMap<u64, Vec<Partial>>,
     pub evicted_keys: u64,
 }
 
 impl Sequences {
     /// Stores the key's partial matches after an event: empty lists are removed, identical
     /// ones (same step and captures) keep only the newest, and at most [`MAX_PARTIALS`].
-    pub fn store(&mut self, key: &str, mut list: Vec<Partial>, time: Timestamp, window: Nanos) {
+    pub fn store(&mut self, key: u64, mut list: Vec<Partial>, time: Timestamp, window: Nanos) {
         if list.is_empty() {
-            self.keys.remove(key);
+            self.keys.remove(&key);
             return;
         }
         // Newest last: keep the last of identical partials.
@@ -267,7 +268,7 @@ impl Sequences {
         if kept.len() > MAX_PARTIALS {
             kept.drain(..kept.len() - MAX_PARTIALS);
         }
-        if !self.keys.contains_key(key) && self.keys.len() >= MAX_WINDOW_KEYS {
+        if !self.keys.contains_key(&key) && self.keys.len() >= MAX_WINDOW_KEYS {
             let before = self.keys.len();
             self.keys
                 .retain(|_, l| l.iter().any(|p| p.start.saturating_add(window) >= time));
@@ -276,17 +277,17 @@ impl Sequences {
             }
             self.evicted_keys += (before - self.keys.len()) as u64;
         }
-        match self.keys.get_mut(key) {
+        match self.keys.get_mut(&key) {
             Some(slot) => *slot = kept,
             None => {
-                self.keys.insert(key.to_owned(), kept);
+                self.keys.insert(key, kept);
             }
         }
     }
 
     /// Takes the key's list out (to update it while evaluating steps), expired ones dropped.
-    pub fn take(&mut self, key: &str, time: Timestamp, window: Nanos) -> Vec<Partial> {
-        match self.keys.remove(key) {
+    pub fn take(&mut self, key: u64, time: Timestamp, window: Nanos) -> Vec<Partial> {
+        match self.keys.remove(&key) {
             Some(mut list) => {
                 list.retain(|p| p.start.saturating_add(window) >= time);
                 list
@@ -477,19 +478,19 @@ mod tests {
             evidence: vec![],
         };
         seq.store(
-            "k",
+            1,
             vec![p(1, 0, "a"), p(1, 5, "a"), p(1, 6, "b")],
             Timestamp(6),
             10,
         );
-        let list = seq.take("k", Timestamp(7), 10);
+        let list = seq.take(1, Timestamp(7), 10);
         assert_eq!(list, vec![p(1, 5, "a"), p(1, 6, "b")]);
         assert!(seq.is_empty());
         // Expired partials are dropped.
-        seq.store("k", list, Timestamp(7), 10);
-        assert_eq!(seq.take("k", Timestamp(16), 10), vec![p(1, 6, "b")]);
+        seq.store(1, list, Timestamp(7), 10);
+        assert_eq!(seq.take(1, Timestamp(16), 10), vec![p(1, 6, "b")]);
         let many: Vec<Partial> = (0..20).map(|i| p(1, i, &i.to_string())).collect();
-        seq.store("k", many, Timestamp(20), 100);
-        assert_eq!(seq.take("k", Timestamp(20), 100).len(), MAX_PARTIALS);
+        seq.store(1, many, Timestamp(20), 100);
+        assert_eq!(seq.take(1, Timestamp(20), 100).len(), MAX_PARTIALS);
     }
 }

@@ -126,6 +126,7 @@ impl Test {
                 Val::Strs(s) => !s.is_empty(),
                 Val::OwnedStrs(s) => !s.is_empty(),
                 Val::Names(names) => names.iter().any(|n| !n.is_empty()),
+                Val::StrRefs(s) => !s.is_empty(),
                 Val::Ints(s) => !s.is_empty(),
                 Val::Bools(s) => !s.is_empty(),
                 _ => true,
@@ -139,7 +140,8 @@ impl Test {
             Val::Bool(b) => m.bool(b),
             Val::Strs(list) => self.quantify(list, |s| m.str(s)),
             Val::OwnedStrs(list) => self.quantify(&list, |s| m.str(s)),
-            Val::Names(names) => self.quantify(&names, |s| !s.is_empty() && m.str(s)),
+            Val::Names(names) => self.quantify_names(&names, |s| m.str(s)),
+            Val::StrRefs(list) => self.quantify(list, |s| m.str(s)),
             Val::Ints(list) => self.quantify(list, |n| m.int(*n)),
             Val::Bools(list) => self.quantify(list, |b| m.bool(*b)),
         };
@@ -165,11 +167,22 @@ impl Test {
             Val::Bool(b) => captured.as_str() == if b { "true" } else { "false" },
             Val::Strs(list) => self.quantify(list, |s| test(s)),
             Val::OwnedStrs(list) => self.quantify(&list, |s| test(s)),
-            Val::Names(names) => self.quantify(&names, |s| !s.is_empty() && test(s)),
+            Val::Names(names) => self.quantify_names(&names, |s| test(s)),
+            Val::StrRefs(list) => self.quantify(list, |s| test(s)),
             Val::Ints(list) => self.quantify(list, |n| int(*n)),
             Val::Bools(_) => false,
         };
         Tri::from_bool(found)
+    }
+
+    /// Names with blanks for duplicates: blanks never count, for `any` or `all`.
+    fn quantify_names(&self, names: &[&str; 3], test: impl Fn(&str) -> bool) -> bool {
+        let mut present = names.iter().filter(|n| !n.is_empty()).peekable();
+        if self.all {
+            present.peek().is_some() && present.all(|n| test(n))
+        } else {
+            present.any(|n| test(n))
+        }
     }
 
     fn quantify<T>(&self, list: &[T], test: impl Fn(&T) -> bool) -> bool {

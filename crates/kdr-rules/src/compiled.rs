@@ -79,11 +79,22 @@ struct SourceIndex {
     any: Vec<usize>,
 }
 
+/// Runtime rules of one event type, split by the process names their condition requires
+/// (`proc.names intersects (...)` as a conjunct): an exec of `cat` only visits the rules that
+/// can match a process named `cat`, plus the rules that pin no name.
+#[derive(Debug, Default)]
+struct NameIndex {
+    by_name: FxHashMap<Box<str>, Vec<usize>>,
+    unpinned: Vec<usize>,
+}
+
 #[derive(Debug)]
 pub struct Rules {
     pub catalog: Catalog,
     pub rules: Vec<CompiledRule>,
     index: [SourceIndex; 4],
+    /// Runtime candidates by event type, then by process name.
+    runtime_names: FxHashMap<Box<str>, NameIndex>,
 }
 
 fn source_slot(source: Source) -> usize {
@@ -172,11 +183,57 @@ impl Rules {
                 list.sort_unstable();
             }
         }
+        let mut runtime_names: FxHashMap<Box<str>, NameIndex> = FxHashMap::default();
+        let runtime = &index[source_slot(Source::Runtime)];
+        for (key, list) in &runtime.by_key {
+            let mut names = NameIndex::default();
+            for &i in list.iter().chain(runtime.any.iter()) {
+                let pinned = match &rules[i].kind {
+                    CompiledKind::Sequence { .. } => None,
+                    _ => rules[i]
+                        .condition
+                        .as_ref()
+                        .and_then(|c| required_values(c, Field::ProcNames)),
+                };
+                match pinned {
+                    Some(values) => {
+                        for value in values {
+                            let list = names.by_name.entry(value.into_boxed_str()).or_default();
+                            if !list.contains(&i) {
+                                list.push(i);
+                            }
+                        }
+                    }
+                    None => names.unpinned.push(i),
+                }
+            }
+            runtime_names.insert(key.clone(), names);
+        }
         Ok(Rules {
             catalog: set.catalog.clone(),
             rules,
             index,
+            runtime_names,
         })
+    }
+
+    /// Runtime rules that can match an event of type `key` whose process goes by `names`,
+    /// in rule order, into `out` (cleared first).
+    pub fn runtime_candidates(&self, key: &str, names: &[&str], out: &mut Vec<usize>) {
+        out.clear();
+        match self.runtime_names.get(key) {
+            Some(index) => {
+                out.extend_from_slice(&index.unpinned);
+                for name in names.iter().filter(|n| !n.is_empty()) {
+                    if let Some(list) = index.by_name.get(*name) {
+                        out.extend_from_slice(list);
+                    }
+                }
+                out.sort_unstable();
+                out.dedup();
+            }
+            None => out.extend(self.candidates(Source::Runtime, key)),
+        }
     }
 
     /// Rules that can match an event of `source` whose index field has value `key`: the ones

@@ -20,6 +20,8 @@ pub enum Val<'a> {
     /// A few names of one thing (e.g. a process's executable name, argv[0] and comm), held
     /// without allocating; duplicates allowed.
     Names([&'a str; 3]),
+    /// Borrowed names computed once per event (e.g. every ancestor's names).
+    StrRefs(&'a [&'a str]),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -282,7 +284,7 @@ impl Field {
     }
 
     /// Reads the field from an event. `Missing` when the event does not carry it.
-    pub fn extract<'a>(self, arg: &FieldArg, input: &'a Input<'a>) -> Val<'a> {
+    pub fn extract<'a>(self, arg: &FieldArg, input: &'a Input<'_>) -> Val<'a> {
         let event = input.event;
         let context = &event.context;
         let opt = |value: &'a Option<String>| value.as_deref().map_or(Val::Missing, Val::Str);
@@ -334,7 +336,7 @@ impl Field {
         }
     }
 
-    fn extract_audit<'a>(self, arg: &FieldArg, input: &'a Input<'a>) -> Val<'a> {
+    fn extract_audit<'a>(self, arg: &FieldArg, input: &'a Input<'_>) -> Val<'a> {
         let Payload::K8sAudit(audit) = &input.event.payload else {
             return Val::Missing;
         };
@@ -402,7 +404,7 @@ impl Field {
         }
     }
 
-    fn extract_audit_object<'a>(self, arg: &FieldArg, input: &'a Input<'a>) -> Val<'a> {
+    fn extract_audit_object<'a>(self, arg: &FieldArg, input: &'a Input<'_>) -> Val<'a> {
         let Some(object) = input.object() else {
             return Val::Missing;
         };
@@ -480,7 +482,7 @@ impl Field {
         Val::Missing
     }
 
-    fn extract_exposure<'a>(self, arg: &FieldArg, input: &'a Input<'a>) -> Val<'a> {
+    fn extract_exposure<'a>(self, arg: &FieldArg, input: &'a Input<'_>) -> Val<'a> {
         let Some(exposure) = input.exposure else {
             return Val::Missing;
         };
@@ -525,7 +527,7 @@ impl Field {
     }
 
     /// Exposure fields that do not depend on the workload.
-    fn extract_service_side<'a>(self, arg: &FieldArg, input: &'a Input<'a>) -> Val<'a> {
+    fn extract_service_side<'a>(self, arg: &FieldArg, input: &'a Input<'_>) -> Val<'a> {
         let Some(exposure) = input.exposure else {
             return Val::Missing;
         };
@@ -546,7 +548,7 @@ impl Field {
         }
     }
 
-    fn extract_runtime<'a>(self, arg: &FieldArg, input: &'a Input<'a>) -> Val<'a> {
+    fn extract_runtime<'a>(self, arg: &FieldArg, input: &'a Input<'_>) -> Val<'a> {
         let Some(runtime) = input.runtime() else {
             return Val::Missing;
         };
@@ -571,11 +573,7 @@ impl Field {
             Field::ProcArgs => Val::Str(input.args(runtime)),
             Field::ProcArgv => Val::Strs(&process.args),
             Field::ProcCmdline => Val::Str(input.cmdline(runtime)),
-            Field::ProcNames => Val::Names([
-                process_name(process),
-                process.args.first().map_or("", |a| basename(a)),
-                &process.comm,
-            ]),
+            Field::ProcNames => Val::Names(input.process_names(runtime)),
             Field::ProcIsExeUpperLayer => Val::Bool(process.exe_upper_layer),
             Field::ProcArgsTruncated => Val::Bool(process.args_truncated),
             Field::ProcPid => Val::Int(i64::from(process.pid)),
@@ -596,7 +594,7 @@ impl Field {
                 let argv0 = p.args.first().map_or("", |a| basename(a));
                 Val::Names([basename(&p.exe), argv0, argv0])
             }),
-            Field::ProcAnames => Val::Strs(input.ancestor_all_names(runtime)),
+            Field::ProcAnames => Val::StrRefs(input.ancestor_all_names(runtime)),
             Field::ProcStdinType => Val::Str(fd_kind(process.stdio[0])),
             Field::ProcStdoutType => Val::Str(fd_kind(process.stdio[1])),
             Field::ProcStderrType => Val::Str(fd_kind(process.stdio[2])),

@@ -109,6 +109,7 @@ pub fn write_value(out: &mut String, value: Val<'_>) {
         }
         Val::Strs(list) => join(out, list.iter()),
         Val::OwnedStrs(list) => join(out, list.iter()),
+        Val::StrRefs(list) => join(out, list.iter()),
         Val::Names(names) => {
             let mut seen: Vec<&str> = Vec::with_capacity(3);
             for name in names {
