@@ -22,6 +22,9 @@ use kdr_rules::{CompiledKind, CompiledRule, FieldSel, Input, Rules, Tri, Val};
 use inventory::{Inventory, INVENTORY_RESOURCES};
 use state::{Baseline, Bursts, RareLimits, RareOutcome, Sequences};
 
+/// Most steps a sequence rule may have.
+const MAX_STEPS: usize = 16;
+
 /// Most evidence event IDs an alert keeps.
 const MAX_EVIDENCE: usize = 20;
 
@@ -75,6 +78,8 @@ pub struct Engine {
     has_exposure_rules: bool,
     /// (rule, Service-workload pair) that already raised, so rescans do not raise again.
     raised_exposures: FxHashSet<(usize, String)>,
+    /// Reused candidate list for runtime events (no allocation per event).
+    scratch: Vec<usize>,
 }
 
 /// Bound on remembered exposure alerts; past it the memory restarts (at worst a repeat alert).
@@ -119,6 +124,7 @@ impl Engine {
             stats: EngineStats::default(),
             has_exposure_rules,
             raised_exposures: FxHashSet::default(),
+            scratch: Vec::new(),
         }
     }
 
@@ -164,8 +170,18 @@ impl Engine {
             Payload::Cloud(_) => (Source::Cloud, ""),
         };
         let rules = Arc::clone(&self.rules);
-        for index in rules.candidates(source, key) {
-            self.run_rule(&rules.rules[index], index, &input, out);
+        if let Payload::Runtime(runtime) = &event.payload {
+            let names = input.process_names(runtime);
+            let mut candidates = std::mem::take(&mut self.scratch);
+            rules.runtime_candidates(key, &names, &mut candidates);
+            for &index in &candidates {
+                self.run_rule(&rules.rules[index], index, &input, out);
+            }
+            self.scratch = candidates;
+        } else {
+            for index in rules.candidates(source, key) {
+                self.run_rule(&rules.rules[index], index, &input, out);
+            }
         }
         if self.has_exposure_rules
             && source == Source::K8sAudit
@@ -283,21 +299,89 @@ impl Engine {
                 }
             }
             CompiledKind::Sequence { key, window, steps } => {
+                // Cheap pass without captures: a step that is false whatever was captured
+                // cannot advance anything.
+                let mut possible = [false; MAX_STEPS];
+                let mut any = false;
+                for (i, step) in steps.iter().enumerate().take(MAX_STEPS) {
+                    possible[i] = step.condition.eval(input) != Tri::False;
+                    any |= possible[i];
+                }
+                if !any {
+                    return false;
+                }
+                let RuleState::Sequence(sequences) = &mut self.state[index] else {
+                    return false;
+                };
+                // Nothing under way and no first step: nothing to do (the common case).
+                if sequences.is_empty() && !possible[0] {
+                    return false;
+                }
                 if excepted(rule, input) {
                     return false;
                 }
-                let matches: Vec<bool> = steps.iter().map(|s| s.eval(input) == Tri::True).collect();
-                if !matches.iter().any(|m| *m) {
-                    return false;
-                }
-                let Some(k) = join_fields(key, input) else {
+                let Some(k) = hash_fields(key, input) else {
                     return false;
                 };
                 let RuleState::Sequence(sequences) = &mut self.state[index] else {
                     return false;
                 };
-                if sequences.observe(&k, &matches, time, *window) {
-                    self.raise(rule, input, None, out);
+                let partials = sequences.take(k, time, *window);
+                let mut completed: Option<state::Partial> = None;
+                let mut kept = Vec::with_capacity(partials.len() + 1);
+                for partial in partials {
+                    let step = partial.next;
+                    let advances = possible.get(step).copied().unwrap_or(false)
+                        && steps[step].condition.eval_with(input, &partial.captures) == Tri::True;
+                    let values = if advances {
+                        capture(&steps[step].captures, input)
+                    } else {
+                        None
+                    };
+                    // A partial that advances is replaced by its successor.
+                    match values {
+                        Some(values) => {
+                            let mut next = partial;
+                            next.captures.extend(values);
+                            next.evidence.push(input.event.id.clone());
+                            next.next += 1;
+                            if next.next == steps.len() {
+                                completed.get_or_insert(next);
+                            } else {
+                                kept.push(next);
+                            }
+                        }
+                        None => kept.push(partial),
+                    }
+                }
+                if possible[0] && steps[0].condition.eval(input) == Tri::True {
+                    if let Some(values) = capture(&steps[0].captures, input) {
+                        let partial = state::Partial {
+                            next: 1,
+                            start: time,
+                            captures: values,
+                            evidence: vec![input.event.id.clone()],
+                        };
+                        if steps.len() == 1 {
+                            completed.get_or_insert(partial);
+                        } else {
+                            kept.push(partial);
+                        }
+                    }
+                }
+                sequences.store(k, kept, time, *window);
+                if let Some(done) = completed {
+                    let names: Vec<&String> =
+                        steps.iter().flat_map(|s| s.capture_names.iter()).collect();
+                    let detail = (!done.captures.is_empty()).then(|| {
+                        let parts: Vec<String> = names
+                            .iter()
+                            .zip(&done.captures)
+                            .map(|(n, v)| format!("{n}={v}"))
+                            .collect();
+                        format!("sequence captured {}", parts.join(", "))
+                    });
+                    self.raise_with(rule, input, detail, &done.evidence, out);
                     return true;
                 }
             }
@@ -312,6 +396,7 @@ impl Engine {
                 let hit = match &value {
                     Val::Str(s) => self.intel.lookup(s, category),
                     Val::Strs(list) => list.iter().find_map(|s| self.intel.lookup(s, category)),
+                    Val::Names(names) => names.iter().find_map(|s| self.intel.lookup(s, category)),
                     Val::OwnedStrs(list) => {
                         list.iter().find_map(|s| self.intel.lookup(s, category))
                     }
@@ -332,6 +417,18 @@ impl Engine {
         rule: &CompiledRule,
         input: &Input<'_>,
         detail: Option<String>,
+        out: &mut Vec<AlertEvent>,
+    ) {
+        self.raise_with(rule, input, detail, &[], out);
+    }
+
+    /// Raises with earlier evidence events (a sequence's previous steps) before this one.
+    fn raise_with(
+        &mut self,
+        rule: &CompiledRule,
+        input: &Input<'_>,
+        detail: Option<String>,
+        earlier: &[String],
         out: &mut Vec<AlertEvent>,
     ) {
         let event = input.event;
@@ -372,7 +469,13 @@ impl Engine {
             count: 1,
             reason,
             entities,
-            evidence: vec![event.id.clone()],
+            evidence: earlier
+                .iter()
+                .filter(|id| **id != event.id)
+                .take(MAX_EVIDENCE - 1)
+                .cloned()
+                .chain(std::iter::once(event.id.clone()))
+                .collect(),
             remediation: alert_type.remediation.clone(),
             dedup_key: dedup_key.clone(),
         };
@@ -476,6 +579,42 @@ fn excepted(rule: &CompiledRule, input: &Input<'_>) -> bool {
     rule.exceptions
         .as_ref()
         .is_some_and(|e| e.eval(input) == Tri::True)
+}
+
+/// The values a step captures, rendered as text; `None` if any is missing.
+fn capture(fields: &[FieldSel], input: &Input<'_>) -> Option<Vec<String>> {
+    let mut values = Vec::with_capacity(fields.len());
+    for (field, arg) in fields {
+        let value = field.extract(arg, input);
+        if value == Val::Missing {
+            return None;
+        }
+        let mut text = String::new();
+        write_value(&mut text, value);
+        values.push(text);
+    }
+    Some(values)
+}
+
+/// A 64-bit hash of several fields' values (sequence keys); `None` if any is missing.
+fn hash_fields(fields: &[FieldSel], input: &Input<'_>) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = rustc_hash::FxHasher::default();
+    for (field, arg) in fields {
+        match field.extract(arg, input) {
+            Val::Missing => return None,
+            Val::Str(s) => s.hash(&mut hasher),
+            Val::Int(n) => n.hash(&mut hasher),
+            Val::Bool(b) => b.hash(&mut hasher),
+            other => {
+                let mut text = String::new();
+                write_value(&mut text, other);
+                text.hash(&mut hasher);
+            }
+        }
+        0xffu8.hash(&mut hasher);
+    }
+    Some(hasher.finish())
 }
 
 /// Values of several fields joined with U+001F; `None` if any is missing.

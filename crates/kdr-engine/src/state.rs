@@ -226,39 +226,82 @@ impl Bursts {
 /// Most distinct values a burst alert lists.
 const MAX_SAMPLE: usize = 20;
 
+/// Most partial matches one sequence key follows at once; the oldest is dropped past it.
+const MAX_PARTIALS: usize = 8;
+
+/// A sequence in progress: the next step to match, when it started, what earlier steps
+/// captured, and the events that matched them (evidence).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Partial {
+    pub next: usize,
+    pub start: Timestamp,
+    pub captures: Vec<String>,
+    pub evidence: Vec<String>,
+}
+
 #[derive(Debug, Default)]
 pub struct Sequences {
-    keys: FxHashMap<String, (usize, Timestamp)>,
+    /// By a 64-bit hash of the key fields (no allocation per event).
+    keys: FxHashMap<u64, Vec<Partial>>,
     pub evicted_keys: u64,
 }
 
 impl Sequences {
-    /// Advances the key's progress given which steps this event satisfies. Returns true when
-    /// the last step completes within the window.
-    pub fn observe(&mut self, key: &str, matches: &[bool], time: Timestamp, window: Nanos) -> bool {
-        if !self.keys.contains_key(key) && self.keys.len() >= MAX_WINDOW_KEYS {
+    /// Stores the key's partial matches after an event: empty lists are removed, identical
+    /// ones (same step and captures) keep only the newest, and at most [`MAX_PARTIALS`].
+    pub fn store(&mut self, key: u64, mut list: Vec<Partial>, time: Timestamp, window: Nanos) {
+        if list.is_empty() {
+            self.keys.remove(&key);
+            return;
+        }
+        // Newest last: keep the last of identical partials.
+        let mut kept: Vec<Partial> = Vec::with_capacity(list.len());
+        while let Some(p) = list.pop() {
+            if !kept
+                .iter()
+                .any(|k| k.next == p.next && k.captures == p.captures)
+            {
+                kept.push(p);
+            }
+        }
+        kept.reverse();
+        if kept.len() > MAX_PARTIALS {
+            kept.drain(..kept.len() - MAX_PARTIALS);
+        }
+        if !self.keys.contains_key(&key) && self.keys.len() >= MAX_WINDOW_KEYS {
             let before = self.keys.len();
             self.keys
-                .retain(|_, (_, start)| start.saturating_add(window) >= time);
+                .retain(|_, l| l.iter().any(|p| p.start.saturating_add(window) >= time));
+            if self.keys.len() >= MAX_WINDOW_KEYS {
+                self.keys.clear();
+            }
             self.evicted_keys += (before - self.keys.len()) as u64;
         }
-        let progress = self.keys.get(key).copied();
-        let (next, start) = match progress {
-            Some((next, start)) if start.saturating_add(window) >= time => (next, start),
-            _ => (0, time),
-        };
-        if matches.get(next).copied().unwrap_or(false) {
-            let start = if next == 0 { time } else { start };
-            if next + 1 == matches.len() {
-                self.keys.remove(key);
-                return true;
+        match self.keys.get_mut(&key) {
+            Some(slot) => *slot = kept,
+            None => {
+                self.keys.insert(key, kept);
             }
-            self.keys.insert(key.to_owned(), (next + 1, start));
-        } else if next > 0 && matches.first().copied().unwrap_or(false) {
-            // A fresh first step restarts a stalled sequence.
-            self.keys.insert(key.to_owned(), (1, time));
         }
-        false
+    }
+
+    /// Takes the key's list out (to update it while evaluating steps), expired ones dropped.
+    pub fn take(&mut self, key: u64, time: Timestamp, window: Nanos) -> Vec<Partial> {
+        match self.keys.remove(&key) {
+            Some(mut list) => {
+                list.retain(|p| p.start.saturating_add(window) >= time);
+                list
+            }
+            None => Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 }
 
@@ -426,13 +469,28 @@ mod tests {
     }
 
     #[test]
-    fn sequence_needs_order_and_window() {
+    fn sequence_partials_dedup_and_bound() {
         let mut seq = Sequences::default();
-        let s = 1_000_000_000;
-        assert!(!seq.observe("k", &[false, true], Timestamp(0), 10 * s));
-        assert!(!seq.observe("k", &[true, false], Timestamp(s), 10 * s));
-        assert!(seq.observe("k", &[false, true], Timestamp(2 * s), 10 * s));
-        assert!(!seq.observe("k", &[true, false], Timestamp(3 * s), 10 * s));
-        assert!(!seq.observe("k", &[false, true], Timestamp(30 * s), 10 * s));
+        let p = |next, start, cap: &str| Partial {
+            next,
+            start: Timestamp(start),
+            captures: vec![cap.to_string()],
+            evidence: vec![],
+        };
+        seq.store(
+            1,
+            vec![p(1, 0, "a"), p(1, 5, "a"), p(1, 6, "b")],
+            Timestamp(6),
+            10,
+        );
+        let list = seq.take(1, Timestamp(7), 10);
+        assert_eq!(list, vec![p(1, 5, "a"), p(1, 6, "b")]);
+        assert!(seq.is_empty());
+        // Expired partials are dropped.
+        seq.store(1, list, Timestamp(7), 10);
+        assert_eq!(seq.take(1, Timestamp(16), 10), vec![p(1, 6, "b")]);
+        let many: Vec<Partial> = (0..20).map(|i| p(1, i, &i.to_string())).collect();
+        seq.store(1, many, Timestamp(20), 100);
+        assert_eq!(seq.take(1, Timestamp(20), 100).len(), MAX_PARTIALS);
     }
 }

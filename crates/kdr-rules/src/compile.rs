@@ -73,15 +73,23 @@ pub enum Matcher {
     IntCmp(Op, i64),
     IntIn(Vec<i64>),
     BoolEq(bool),
+    /// Compares with a value captured by an earlier step of a sequence (`$name`).
+    Capture(Op, usize),
 }
 
 impl Expr {
     pub fn eval(&self, input: &Input<'_>) -> Tri {
+        self.eval_with(input, &[])
+    }
+
+    /// Evaluates with the values earlier sequence steps captured (`$name` operands); a
+    /// capture not available yet makes its test unknown.
+    pub fn eval_with(&self, input: &Input<'_>, captures: &[String]) -> Tri {
         match self {
             Expr::And(parts) => {
                 let mut result = Tri::True;
                 for part in parts {
-                    match part.eval(input) {
+                    match part.eval_with(input, captures) {
                         Tri::False => return Tri::False,
                         Tri::Unknown => result = Tri::Unknown,
                         Tri::True => {}
@@ -92,7 +100,7 @@ impl Expr {
             Expr::Or(parts) => {
                 let mut result = Tri::False;
                 for part in parts {
-                    match part.eval(input) {
+                    match part.eval_with(input, captures) {
                         Tri::True => return Tri::True,
                         Tri::Unknown => result = Tri::Unknown,
                         Tri::False => {}
@@ -100,8 +108,11 @@ impl Expr {
                 }
                 result
             }
-            Expr::Not(inner) => inner.eval(input).not(),
-            Expr::Test(test) => test.eval(input),
+            Expr::Not(inner) => inner.eval_with(input, captures).not(),
+            Expr::Test(test) => match test.matcher {
+                Matcher::Capture(op, slot) => test.eval_capture(input, op, captures.get(slot)),
+                _ => test.eval(input),
+            },
         }
     }
 }
@@ -114,6 +125,8 @@ impl Test {
                 Val::Missing => false,
                 Val::Strs(s) => !s.is_empty(),
                 Val::OwnedStrs(s) => !s.is_empty(),
+                Val::Names(names) => names.iter().any(|n| !n.is_empty()),
+                Val::StrRefs(s) => !s.is_empty(),
                 Val::Ints(s) => !s.is_empty(),
                 Val::Bools(s) => !s.is_empty(),
                 _ => true,
@@ -127,10 +140,49 @@ impl Test {
             Val::Bool(b) => m.bool(b),
             Val::Strs(list) => self.quantify(list, |s| m.str(s)),
             Val::OwnedStrs(list) => self.quantify(&list, |s| m.str(s)),
+            Val::Names(names) => self.quantify_names(&names, |s| m.str(s)),
+            Val::StrRefs(list) => self.quantify(list, |s| m.str(s)),
             Val::Ints(list) => self.quantify(list, |n| m.int(*n)),
             Val::Bools(list) => self.quantify(list, |b| m.bool(*b)),
         };
         Tri::from_bool(found)
+    }
+
+    fn eval_capture(&self, input: &Input<'_>, op: Op, captured: Option<&String>) -> Tri {
+        let Some(captured) = captured else {
+            return Tri::Unknown;
+        };
+        let test = |s: &str| match op {
+            Op::Contains => s.contains(captured.as_str()),
+            Op::StartsWith => s.starts_with(captured.as_str()),
+            Op::EndsWith => s.ends_with(captured.as_str()),
+            Op::PMatch => path_under(s, captured),
+            _ => s == captured,
+        };
+        let int = |n: i64| captured.parse::<i64>().is_ok_and(|c| c == n);
+        let found = match self.field.extract(&self.arg, input) {
+            Val::Missing => return Tri::Unknown,
+            Val::Str(s) => test(s),
+            Val::Int(n) => int(n),
+            Val::Bool(b) => captured.as_str() == if b { "true" } else { "false" },
+            Val::Strs(list) => self.quantify(list, |s| test(s)),
+            Val::OwnedStrs(list) => self.quantify(&list, |s| test(s)),
+            Val::Names(names) => self.quantify_names(&names, |s| test(s)),
+            Val::StrRefs(list) => self.quantify(list, |s| test(s)),
+            Val::Ints(list) => self.quantify(list, |n| int(*n)),
+            Val::Bools(_) => false,
+        };
+        Tri::from_bool(found)
+    }
+
+    /// Names with blanks for duplicates: blanks never count, for `any` or `all`.
+    fn quantify_names(&self, names: &[&str; 3], test: impl Fn(&str) -> bool) -> bool {
+        let mut present = names.iter().filter(|n| !n.is_empty()).peekable();
+        if self.all {
+            present.peek().is_some() && present.all(|n| test(n))
+        } else {
+            present.any(|n| test(n))
+        }
     }
 
     fn quantify<T>(&self, list: &[T], test: impl Fn(&T) -> bool) -> bool {
@@ -190,6 +242,8 @@ pub struct Scope<'a> {
     pub lists: &'a FxHashMap<String, ListDef>,
     pub macros: &'a FxHashMap<String, MacroDef>,
     pub source: Source,
+    /// Names of the values earlier sequence steps capture, by slot (`$name` operands).
+    pub captures: &'a [String],
 }
 
 /// A compile error located in the file: rule location + offset within the condition.
@@ -271,6 +325,49 @@ impl Scope<'_> {
                 at,
             } => {
                 let (resolved, arg) = self.resolve_field(field, text)?;
+                if let Operand::Single(value) = operand {
+                    if let Some(name) = value.text.strip_prefix('$').filter(|_| !value.quoted) {
+                        let slot =
+                            self.captures
+                                .iter()
+                                .position(|c| c == name)
+                                .ok_or_else(|| {
+                                    located(
+                                        text,
+                                        value.at,
+                                        format!(
+                                    "`${name}` is not captured by an earlier step of this sequence"
+                                ),
+                                    )
+                                })?;
+                        if !matches!(
+                            op,
+                            Op::Eq
+                                | Op::Ne
+                                | Op::Contains
+                                | Op::StartsWith
+                                | Op::EndsWith
+                                | Op::PMatch
+                        ) {
+                            return Err(located(
+                                text,
+                                *at,
+                                format!("`{}` cannot compare with a captured value", op.name()),
+                            ));
+                        }
+                        let test = Expr::Test(Test {
+                            field: resolved,
+                            arg,
+                            matcher: Matcher::Capture(*op, slot),
+                            all: *all,
+                        });
+                        return Ok(if *op == Op::Ne {
+                            Expr::Not(Box::new(test))
+                        } else {
+                            test
+                        });
+                    }
+                }
                 let values = self.expand(operand, text)?;
                 let matcher = build_matcher(resolved, *op, &values)
                     .map_err(|message| located(text, *at, message))?;

@@ -55,12 +55,22 @@ pub enum CompiledKind {
     Sequence {
         key: Vec<FieldSel>,
         window: Nanos,
-        steps: Vec<Expr>,
+        steps: Vec<Step>,
     },
     Intel {
         field: FieldSel,
         category: String,
     },
+}
+
+/// One step of a sequence: its condition and the values it captures for later steps.
+#[derive(Debug)]
+pub struct Step {
+    pub condition: Expr,
+    /// Captured fields, in capture-slot order (slots continue across steps).
+    pub captures: Vec<FieldSel>,
+    /// Capture names, for reporting.
+    pub capture_names: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -69,11 +79,22 @@ struct SourceIndex {
     any: Vec<usize>,
 }
 
+/// Runtime rules of one event type, split by the process names their condition requires
+/// (`proc.names intersects (...)` as a conjunct): an exec of `cat` only visits the rules that
+/// can match a process named `cat`, plus the rules that pin no name.
+#[derive(Debug, Default)]
+struct NameIndex {
+    by_name: FxHashMap<Box<str>, Vec<usize>>,
+    unpinned: Vec<usize>,
+}
+
 #[derive(Debug)]
 pub struct Rules {
     pub catalog: Catalog,
     pub rules: Vec<CompiledRule>,
     index: [SourceIndex; 4],
+    /// Runtime candidates by event type, then by process name.
+    runtime_names: FxHashMap<Box<str>, NameIndex>,
 }
 
 fn source_slot(source: Source) -> usize {
@@ -105,6 +126,7 @@ impl Rules {
                 lists: &set.lists,
                 macros: &set.macros,
                 source: def.source,
+                captures: &[],
             };
             match compile_rule(&scope, set, def) {
                 Ok(rule) => rules.push(rule),
@@ -119,7 +141,7 @@ impl Rules {
             let slot = &mut index[source_slot(rule.source)];
             let keys = index_field(rule.source).and_then(|field| {
                 let condition = match &rule.kind {
-                    CompiledKind::Sequence { steps, .. } => None.or(steps.first()),
+                    CompiledKind::Sequence { steps, .. } => steps.first().map(|s| &s.condition),
                     _ => rule.condition.as_ref(),
                 }?;
                 required_values(condition, field)
@@ -141,7 +163,7 @@ impl Rules {
             {
                 let slot = &mut index[source_slot(rule.source)];
                 for step in steps.iter().skip(1) {
-                    match required_values(step, field) {
+                    match required_values(&step.condition, field) {
                         Some(keys) => {
                             for key in keys {
                                 let list = slot.by_key.entry(key.into_boxed_str()).or_default();
@@ -161,11 +183,57 @@ impl Rules {
                 list.sort_unstable();
             }
         }
+        let mut runtime_names: FxHashMap<Box<str>, NameIndex> = FxHashMap::default();
+        let runtime = &index[source_slot(Source::Runtime)];
+        for (key, list) in &runtime.by_key {
+            let mut names = NameIndex::default();
+            for &i in list.iter().chain(runtime.any.iter()) {
+                let pinned = match &rules[i].kind {
+                    CompiledKind::Sequence { .. } => None,
+                    _ => rules[i]
+                        .condition
+                        .as_ref()
+                        .and_then(|c| required_values(c, Field::ProcNames)),
+                };
+                match pinned {
+                    Some(values) => {
+                        for value in values {
+                            let list = names.by_name.entry(value.into_boxed_str()).or_default();
+                            if !list.contains(&i) {
+                                list.push(i);
+                            }
+                        }
+                    }
+                    None => names.unpinned.push(i),
+                }
+            }
+            runtime_names.insert(key.clone(), names);
+        }
         Ok(Rules {
             catalog: set.catalog.clone(),
             rules,
             index,
+            runtime_names,
         })
+    }
+
+    /// Runtime rules that can match an event of type `key` whose process goes by `names`,
+    /// in rule order, into `out` (cleared first).
+    pub fn runtime_candidates(&self, key: &str, names: &[&str], out: &mut Vec<usize>) {
+        out.clear();
+        match self.runtime_names.get(key) {
+            Some(index) => {
+                out.extend_from_slice(&index.unpinned);
+                for name in names.iter().filter(|n| !n.is_empty()) {
+                    if let Some(list) = index.by_name.get(*name) {
+                        out.extend_from_slice(list);
+                    }
+                }
+                out.sort_unstable();
+                out.dedup();
+            }
+            None => out.extend(self.candidates(Source::Runtime, key)),
+        }
     }
 
     /// Rules that can match an event of `source` whose index field has value `key`: the ones
@@ -251,14 +319,49 @@ fn compile_rule(
             threshold: (*threshold).max(1),
             window: *window,
         },
-        KindDef::Sequence { key, window, steps } => CompiledKind::Sequence {
-            key: fields(key, def.source, &def.location, "key")?,
-            window: *window,
-            steps: steps
-                .iter()
-                .map(|step| scope.compile_text(&step.condition))
-                .collect::<Result<_, _>>()?,
-        },
+        KindDef::Sequence { key, window, steps } => {
+            if steps.len() > 16 {
+                return Err(here(format!(
+                    "a sequence has at most 16 steps, this one has {}",
+                    steps.len()
+                )));
+            }
+            let mut names: Vec<String> = Vec::new();
+            let mut compiled = Vec::with_capacity(steps.len());
+            for step in steps {
+                let step_scope = Scope {
+                    captures: &names,
+                    ..*scope
+                };
+                let condition = step_scope.compile_text(&step.condition)?;
+                let mut captures = Vec::new();
+                let mut capture_names = Vec::new();
+                for (name, field) in &step.capture {
+                    if names.contains(name) || capture_names.contains(name) {
+                        return Err(here(format!("capture `{name}` is defined twice")));
+                    }
+                    let mut selected = fields(
+                        std::slice::from_ref(field),
+                        def.source,
+                        &def.location,
+                        "capture",
+                    )?;
+                    captures.push(selected.remove(0));
+                    capture_names.push(name.clone());
+                }
+                names.extend(capture_names.iter().cloned());
+                compiled.push(Step {
+                    condition,
+                    captures,
+                    capture_names,
+                });
+            }
+            CompiledKind::Sequence {
+                key: fields(key, def.source, &def.location, "key")?,
+                window: *window,
+                steps: compiled,
+            }
+        }
         KindDef::Intel { field, category } => {
             if !INTEL_CATEGORIES.contains(&category.as_str()) {
                 return Err(here(format!(

@@ -17,6 +17,11 @@ pub enum Val<'a> {
     Ints(&'a [i64]),
     Bools(&'a [bool]),
     OwnedStrs(Vec<String>),
+    /// A few names of one thing (e.g. a process's executable name, argv[0] and comm), held
+    /// without allocating; duplicates allowed.
+    Names([&'a str; 3]),
+    /// Borrowed names computed once per event (e.g. every ancestor's names).
+    StrRefs(&'a [&'a str]),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,6 +191,8 @@ fields! {
     ProcArgs => "proc.args", RUNTIME, Str, None, "arguments after argv[0], joined by spaces";
     ProcArgv => "proc.argv", RUNTIME, Strs, None, "every argv element";
     ProcCmdline => "proc.cmdline", RUNTIME, Str, None, "full command line, argv joined by spaces";
+    ProcNames => "proc.names", RUNTIME, Strs, None, "every name the process goes by: executable file name, argv[0]'s file name and comm (a busybox applet, a renamed copy)";
+    ProcIsExeUpperLayer => "proc.is_exe_upper_layer", RUNTIME, Bool, None, "the executable lives in the container's writable layer: written or changed after the container started (drift)";
     ProcArgsTruncated => "proc.args_truncated", RUNTIME, Bool, None, "argv was longer than the sensor's bound";
     ProcPid => "proc.pid", RUNTIME, Int, None, "process ID";
     ProcPpid => "proc.ppid", RUNTIME, Int, None, "parent process ID";
@@ -193,6 +200,8 @@ fields! {
     ProcPname => "proc.pname", RUNTIME, Str, None, "parent executable name";
     ProcPexePath => "proc.pexepath", RUNTIME, Str, None, "parent executable path";
     ProcPcmdline => "proc.pcmdline", RUNTIME, Str, None, "parent command line";
+    ProcPnames => "proc.pnames", RUNTIME, Strs, None, "names the parent goes by: executable file name and argv[0]'s file name";
+    ProcAnames => "proc.anames", RUNTIME, Strs, None, "names of every ancestor (executable file names and argv[0] file names), parent first";
     ProcAname => "proc.aname", RUNTIME, Strs, Index, "ancestor names (parent first); with [N], the Nth ancestor (1 = parent)";
     ProcAexePath => "proc.aexepath", RUNTIME, Strs, None, "ancestor executable paths, parent first";
     ProcStdinType => "proc.stdin.type", RUNTIME, Str, None, "what fd 0 is: file, tty, pipe, socket, closed, unknown";
@@ -275,7 +284,7 @@ impl Field {
     }
 
     /// Reads the field from an event. `Missing` when the event does not carry it.
-    pub fn extract<'a>(self, arg: &FieldArg, input: &'a Input<'a>) -> Val<'a> {
+    pub fn extract<'a>(self, arg: &FieldArg, input: &'a Input<'_>) -> Val<'a> {
         let event = input.event;
         let context = &event.context;
         let opt = |value: &'a Option<String>| value.as_deref().map_or(Val::Missing, Val::Str);
@@ -290,7 +299,12 @@ impl Field {
             Field::NodeName => opt(&context.node),
             Field::NsName => opt(&context.namespace),
             Field::PodName => opt(&context.pod),
-            Field::ContainerId => opt(&context.container_id),
+            // Runtime events on the host have no container: the ID is empty, not unknown, so
+            // keys and host-only conditions work there.
+            Field::ContainerId => match (&context.container_id, &event.payload) {
+                (None, Payload::Runtime(_)) => Val::Str(""),
+                (id, _) => opt(id),
+            },
             Field::ContainerName => opt(&context.container_name),
             Field::ContainerImage => opt(&context.image),
             Field::ContainerImageRepository => context
@@ -322,7 +336,7 @@ impl Field {
         }
     }
 
-    fn extract_audit<'a>(self, arg: &FieldArg, input: &'a Input<'a>) -> Val<'a> {
+    fn extract_audit<'a>(self, arg: &FieldArg, input: &'a Input<'_>) -> Val<'a> {
         let Payload::K8sAudit(audit) = &input.event.payload else {
             return Val::Missing;
         };
@@ -390,7 +404,7 @@ impl Field {
         }
     }
 
-    fn extract_audit_object<'a>(self, arg: &FieldArg, input: &'a Input<'a>) -> Val<'a> {
+    fn extract_audit_object<'a>(self, arg: &FieldArg, input: &'a Input<'_>) -> Val<'a> {
         let Some(object) = input.object() else {
             return Val::Missing;
         };
@@ -468,7 +482,7 @@ impl Field {
         Val::Missing
     }
 
-    fn extract_exposure<'a>(self, arg: &FieldArg, input: &'a Input<'a>) -> Val<'a> {
+    fn extract_exposure<'a>(self, arg: &FieldArg, input: &'a Input<'_>) -> Val<'a> {
         let Some(exposure) = input.exposure else {
             return Val::Missing;
         };
@@ -513,7 +527,7 @@ impl Field {
     }
 
     /// Exposure fields that do not depend on the workload.
-    fn extract_service_side<'a>(self, arg: &FieldArg, input: &'a Input<'a>) -> Val<'a> {
+    fn extract_service_side<'a>(self, arg: &FieldArg, input: &'a Input<'_>) -> Val<'a> {
         let Some(exposure) = input.exposure else {
             return Val::Missing;
         };
@@ -534,7 +548,7 @@ impl Field {
         }
     }
 
-    fn extract_runtime<'a>(self, arg: &FieldArg, input: &'a Input<'a>) -> Val<'a> {
+    fn extract_runtime<'a>(self, arg: &FieldArg, input: &'a Input<'_>) -> Val<'a> {
         let Some(runtime) = input.runtime() else {
             return Val::Missing;
         };
@@ -559,6 +573,8 @@ impl Field {
             Field::ProcArgs => Val::Str(input.args(runtime)),
             Field::ProcArgv => Val::Strs(&process.args),
             Field::ProcCmdline => Val::Str(input.cmdline(runtime)),
+            Field::ProcNames => Val::Names(input.process_names(runtime)),
+            Field::ProcIsExeUpperLayer => Val::Bool(process.exe_upper_layer),
             Field::ProcArgsTruncated => Val::Bool(process.args_truncated),
             Field::ProcPid => Val::Int(i64::from(process.pid)),
             Field::ProcPpid => Val::Int(i64::from(process.ppid)),
@@ -574,6 +590,11 @@ impl Field {
                 _ => Val::Strs(input.ancestor_names(runtime)),
             },
             Field::ProcAexePath => Val::Strs(input.ancestor_paths(runtime)),
+            Field::ProcPnames => parent.map_or(Val::Missing, |p| {
+                let argv0 = p.args.first().map_or("", |a| basename(a));
+                Val::Names([basename(&p.exe), argv0, argv0])
+            }),
+            Field::ProcAnames => Val::StrRefs(input.ancestor_all_names(runtime)),
             Field::ProcStdinType => Val::Str(fd_kind(process.stdio[0])),
             Field::ProcStdoutType => Val::Str(fd_kind(process.stdio[1])),
             Field::ProcStderrType => Val::Str(fd_kind(process.stdio[2])),

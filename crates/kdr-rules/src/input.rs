@@ -54,6 +54,8 @@ pub struct Input<'a> {
     parent_cmdline: OnceCell<String>,
     ancestor_names: OnceCell<Vec<String>>,
     ancestor_paths: OnceCell<Vec<String>>,
+    ancestor_all_names: OnceCell<Vec<&'a str>>,
+    names: OnceCell<[&'a str; 3]>,
     namespace_flags: OnceCell<Vec<String>>,
 }
 
@@ -68,6 +70,8 @@ impl<'a> Input<'a> {
             parent_cmdline: OnceCell::new(),
             ancestor_names: OnceCell::new(),
             ancestor_paths: OnceCell::new(),
+            ancestor_all_names: OnceCell::new(),
+            names: OnceCell::new(),
             namespace_flags: OnceCell::new(),
         }
     }
@@ -129,6 +133,42 @@ impl<'a> Input<'a> {
                 .iter()
                 .map(|a| a.exe.clone())
                 .collect()
+        })
+    }
+
+    /// Executable file name and argv[0] file name of every ancestor, parent first.
+    pub(crate) fn ancestor_all_names(&self, runtime: &'a RuntimeEvent) -> &[&'a str] {
+        self.ancestor_all_names.get_or_init(|| {
+            let mut names = Vec::with_capacity(runtime.process.ancestors.len() * 2);
+            for ancestor in &runtime.process.ancestors {
+                let exe = basename(&ancestor.exe);
+                names.push(exe);
+                if let Some(argv0) = ancestor.args.first() {
+                    let argv0 = basename(argv0);
+                    if argv0 != exe {
+                        names.push(argv0);
+                    }
+                }
+            }
+            names
+        })
+    }
+
+    /// The process's executable file name, argv[0] file name and comm, computed once.
+    pub fn process_names(&self, runtime: &'a RuntimeEvent) -> [&'a str; 3] {
+        *self.names.get_or_init(|| {
+            let process = &runtime.process;
+            let exe = crate::fields::process_name(process);
+            let argv0 = process.args.first().map_or("", |a| basename(a));
+            // Duplicates are blanked so a test looks at each name once.
+            let argv0 = if argv0 == exe { "" } else { argv0 };
+            let comm = process.comm.as_str();
+            let comm = if comm == exe || comm == argv0 {
+                ""
+            } else {
+                comm
+            };
+            [exe, argv0, comm]
         })
     }
 

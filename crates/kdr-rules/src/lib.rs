@@ -17,7 +17,7 @@ pub mod template;
 
 pub use catalog::{AlertType, Catalog};
 pub use compile::{Expr, Tri};
-pub use compiled::{CompiledKind, CompiledRule, FieldSel, Rules};
+pub use compiled::{CompiledKind, CompiledRule, FieldSel, Rules, Step};
 pub use fields::{Field, FieldArg, Val, FIELDS};
 pub use input::{Exposure, Input};
 pub use loader::{Location, RuleError, RuleSet};

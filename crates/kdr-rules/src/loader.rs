@@ -173,6 +173,22 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "rules/cloud.yaml",
         include_str!("../../../rules/cloud.yaml"),
     ),
+    (
+        "rules/lists/processes.yaml",
+        include_str!("../../../rules/lists/processes.yaml"),
+    ),
+    (
+        "rules/lists/tools.yaml",
+        include_str!("../../../rules/lists/tools.yaml"),
+    ),
+    (
+        "rules/lists/paths.yaml",
+        include_str!("../../../rules/lists/paths.yaml"),
+    ),
+    (
+        "rules/runtime.yaml",
+        include_str!("../../../rules/runtime.yaml"),
+    ),
 ];
 
 impl RuleSet {

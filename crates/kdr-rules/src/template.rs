@@ -109,6 +109,16 @@ pub fn write_value(out: &mut String, value: Val<'_>) {
         }
         Val::Strs(list) => join(out, list.iter()),
         Val::OwnedStrs(list) => join(out, list.iter()),
+        Val::StrRefs(list) => join(out, list.iter()),
+        Val::Names(names) => {
+            let mut seen: Vec<&str> = Vec::with_capacity(3);
+            for name in names {
+                if !name.is_empty() && !seen.contains(&name) {
+                    seen.push(name);
+                }
+            }
+            join(out, seen.iter())
+        }
         Val::Ints(list) => join(out, list.iter()),
         Val::Bools(list) => join(out, list.iter()),
     }

@@ -104,6 +104,13 @@ pub fn default_watches() -> Vec<Watch> {
         Watch::prefix("/etc/systemd/system/", MODIFY),
         Watch::prefix("/root/.ssh/", ALL),
         Watch::prefix("/etc/ssh/", MODIFY),
+        // Other pods' service account tokens, read through the kubelet's directories.
+        Watch::prefix("/var/lib/kubelet/pods/", READ),
+        // Miner tuning: model-specific registers.
+        Watch::prefix("/dev/cpu/", WRITE),
+        Watch::prefix("/etc/rc.local", MODIFY),
+        Watch::prefix("/etc/init.d/", MODIFY),
+        Watch::prefix("/etc/profile", MODIFY),
     ];
     for s in [
         "/.bash_history",
@@ -116,6 +123,8 @@ pub fn default_watches() -> Vec<Watch> {
     ] {
         v.push(Watch::suffix(s, ALL));
     }
+    // CPU frequency governor (miners switch it to performance).
+    v.push(Watch::suffix("/cpufreq/scaling_governor", WRITE));
     for s in [
         "/.ssh/authorized_keys",
         "/.ssh/authorized_keys2",

@@ -7,6 +7,7 @@ mod rules_cmd;
 mod sensor_cmd;
 mod store_cmd;
 mod table;
+mod test_alert_cmd;
 
 use std::process::ExitCode;
 
@@ -42,6 +43,8 @@ enum Command {
     },
     /// List every field rule conditions can use.
     Fields(rules_cmd::FieldsArgs),
+    /// Run kdr's harmless test action: a sensor on this node raises K8S.NODE_EICAR.
+    TestAlert(test_alert_cmd::TestAlertArgs),
 }
 
 fn main() -> ExitCode {
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Catalog(args) => catalog_cmd::run(args),
         Command::Rules { command } => rules_cmd::run(command),
         Command::Fields(args) => rules_cmd::fields(args),
+        Command::TestAlert(args) => test_alert_cmd::run(args),
     };
     match result {
         Ok(code) => code,
