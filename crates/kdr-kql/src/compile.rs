@@ -1072,11 +1072,18 @@ impl Compiler<'_> {
         } else {
             "INNER JOIN"
         };
+        // The right side is computed once and then looked up: without this fence SQLite
+        // flattens it into the join, and a key computed from JSON can neither be indexed nor
+        // hashed, leaving a nested loop over both sides.
+        let fence = match self.dialect {
+            Dialect::Sqlite => "LIMIT -1 OFFSET 0",
+            Dialect::Postgres => "OFFSET 0",
+        };
+        let right_sql = format!("SELECT * FROM ({}) AS r {fence}", right.sql);
         Ok(Relation {
             sql: format!(
-                "SELECT {} FROM ({left_sql}) AS {left_alias} {join_word} ({}) AS {right_alias} ON {}",
+                "SELECT {} FROM ({left_sql}) AS {left_alias} {join_word} ({right_sql}) AS {right_alias} ON {}",
                 select_list(&items),
-                right.sql,
                 conditions.join(" AND ")
             ),
             columns,
