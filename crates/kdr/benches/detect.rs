@@ -8,8 +8,11 @@
 //! Prints events/s for: parse only (serde_json::Value), decode only (kdr-decode), and
 //! decode + detection (the whole `kdr detect` path but output), their ratio, and peak RSS.
 
+mod measure;
+
 use std::sync::Arc;
-use std::time::Instant;
+
+use measure::{best_of, peak_rss_kib};
 
 use kdr_engine::Engine;
 use kdr_intel::IndicatorSet;
@@ -94,44 +97,4 @@ fn main() {
     );
     println!("alerts opened per pass:         {alerts_total:>12}");
     println!("peak RSS:                       {:>12} KiB", peak_rss_kib());
-}
-
-/// Runs `work` `rounds` times and returns the smallest CPU time it took, in seconds. CPU time
-/// of this thread (not wall time), so other load on the machine does not count against it.
-fn best_of(rounds: usize, mut work: impl FnMut() -> usize) -> f64 {
-    let mut best = f64::MAX;
-    for _ in 0..rounds.max(1) {
-        let wall = Instant::now();
-        let start = thread_cpu_ns();
-        std::hint::black_box(work());
-        let cpu = thread_cpu_ns().saturating_sub(start);
-        let seconds = if cpu > 0 {
-            cpu as f64 / 1e9
-        } else {
-            wall.elapsed().as_secs_f64()
-        };
-        best = best.min(seconds);
-    }
-    best
-}
-
-/// This thread's CPU time in nanoseconds (first field of /proc/thread-self/schedstat), or 0
-/// where that file does not exist.
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
-}
-
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -8,8 +8,11 @@
 //! (/proc/thread-self/schedstat), best of ROUNDS, so other load on a shared machine does not
 //! count against them.
 
+mod measure;
+
 use std::sync::Arc;
-use std::time::Instant;
+
+use measure::best_of;
 
 use kdr_engine::Engine;
 use kdr_intel::IndicatorSet;
@@ -96,29 +99,4 @@ fn main() {
         events.len() as f64 / (decode + engine_only)
     );
     println!("alerts opened per pass:      {alerts:>12}");
-}
-
-/// Smallest CPU time of this thread over `rounds` runs, in seconds.
-fn best_of(rounds: usize, mut work: impl FnMut() -> usize) -> f64 {
-    let mut best = f64::MAX;
-    for _ in 0..rounds.max(1) {
-        let wall = Instant::now();
-        let start = thread_cpu_ns();
-        std::hint::black_box(work());
-        let cpu = thread_cpu_ns().saturating_sub(start);
-        let seconds = if cpu > 0 {
-            cpu as f64 / 1e9
-        } else {
-            wall.elapsed().as_secs_f64()
-        };
-        best = best.min(seconds);
-    }
-    best
-}
-
-fn thread_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
-        .unwrap_or(0)
 }
