@@ -61,17 +61,23 @@ impl Baseline {
             max_keys,
             max_values,
         } = *limits;
-        if !self.keys.contains_key(key) && self.keys.len() >= max_keys {
-            self.evict_oldest(max_keys);
+        // Known keys are the common case: look up by &str, allocate only for a new key.
+        if !self.keys.contains_key(key) {
+            if self.keys.len() >= max_keys {
+                self.evict_oldest(max_keys);
+            }
+            self.keys.insert(
+                key.to_owned(),
+                KeyBaseline {
+                    first_seen: time,
+                    last_seen: time,
+                    values: FxHashSet::default(),
+                },
+            );
         }
-        let entry = self
-            .keys
-            .entry(key.to_owned())
-            .or_insert_with(|| KeyBaseline {
-                first_seen: time,
-                last_seen: time,
-                values: FxHashSet::default(),
-            });
+        let Some(entry) = self.keys.get_mut(key) else {
+            return RareOutcome::Learning;
+        };
         entry.last_seen = entry.last_seen.max(time);
         if entry.values.contains(value) {
             return RareOutcome::Known;
