@@ -310,38 +310,30 @@ impl Store {
             params.push(value);
             format!("${}", params.len())
         };
-        if !filter.severities.is_empty() {
-            let list: Vec<String> = filter
-                .severities
-                .iter()
-                .map(|s| bind(Value::text(s.name()), &mut params))
-                .collect();
-            clauses.push(format!("a.severity IN ({})", list.join(", ")));
-        }
-        if !filter.statuses.is_empty() {
-            let list: Vec<String> = filter
-                .statuses
-                .iter()
-                .map(|s| bind(Value::text(s.name()), &mut params))
-                .collect();
-            clauses.push(format!("a.status IN ({})", list.join(", ")));
-        }
-        if !filter.alert_types.is_empty() {
-            let list: Vec<String> = filter
-                .alert_types
-                .iter()
-                .map(|t| bind(Value::owned(t.clone()), &mut params))
-                .collect();
-            clauses.push(format!("a.alert_type IN ({})", list.join(", ")));
-        }
-        if !filter.planes.is_empty() {
-            let list: Vec<String> = filter
-                .planes
-                .iter()
-                .map(|p| bind(Value::text(plane_name(*p)), &mut params))
-                .collect();
-            clauses.push(format!("a.plane IN ({})", list.join(", ")));
-        }
+        push_any_of(
+            &mut clauses,
+            &mut params,
+            "a.severity",
+            filter.severities.iter().map(|s| Value::text(s.name())),
+        );
+        push_any_of(
+            &mut clauses,
+            &mut params,
+            "a.status",
+            filter.statuses.iter().map(|s| Value::text(s.name())),
+        );
+        push_any_of(
+            &mut clauses,
+            &mut params,
+            "a.alert_type",
+            filter.alert_types.iter().map(|t| Value::owned(t.clone())),
+        );
+        push_any_of(
+            &mut clauses,
+            &mut params,
+            "a.plane",
+            filter.planes.iter().map(|p| Value::text(plane_name(*p))),
+        );
         for (column, value) in [
             ("a.cluster", &filter.cluster),
             ("a.namespace", &filter.namespace),
@@ -375,11 +367,7 @@ impl Store {
                 .collect();
             clauses.push(format!("({})", tests.join(" OR ")));
         }
-        let where_sql = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
+        let where_sql = where_clause(&clauses);
         let order_column = match sort.field {
             AlertSortField::Time => "a.time_generated",
             AlertSortField::Severity => "a.severity_rank",
@@ -593,22 +581,18 @@ impl Store {
             params.push(value);
             format!("${}", params.len())
         };
-        if !filter.severities.is_empty() {
-            let list: Vec<String> = filter
-                .severities
-                .iter()
-                .map(|s| bind(Value::text(s.name()), &mut params))
-                .collect();
-            clauses.push(format!("severity IN ({})", list.join(", ")));
-        }
-        if !filter.statuses.is_empty() {
-            let list: Vec<String> = filter
-                .statuses
-                .iter()
-                .map(|s| bind(Value::text(s.name()), &mut params))
-                .collect();
-            clauses.push(format!("status IN ({})", list.join(", ")));
-        }
+        push_any_of(
+            &mut clauses,
+            &mut params,
+            "severity",
+            filter.severities.iter().map(|s| Value::text(s.name())),
+        );
+        push_any_of(
+            &mut clauses,
+            &mut params,
+            "status",
+            filter.statuses.iter().map(|s| Value::text(s.name())),
+        );
         if let Some(cluster) = &filter.cluster {
             let p = bind(Value::owned(cluster.clone()), &mut params);
             clauses.push(format!("cluster = {p}"));
@@ -625,11 +609,7 @@ impl Store {
             let p = bind(Value::owned(like_pattern(text)), &mut params);
             clauses.push(format!("lower(title) LIKE {p} ESCAPE '\\'"));
         }
-        let where_sql = if clauses.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", clauses.join(" AND "))
-        };
+        let where_sql = where_clause(&clauses);
         let total = first_int(
             &self
                 .read(
@@ -1460,4 +1440,30 @@ fn stored_incident(row: Row) -> Result<StoredIncident, StoreError> {
         updated_at: Timestamp(int_at(&row, 11)),
         id,
     })
+}
+
+/// Adds `column IN ($n, ...)` with the values bound; an empty list adds no constraint.
+fn push_any_of<'v>(
+    clauses: &mut Vec<String>,
+    params: &mut Vec<Value<'v>>,
+    column: &str,
+    values: impl Iterator<Item = Value<'v>>,
+) {
+    let mut placeholders = Vec::new();
+    for value in values {
+        params.push(value);
+        placeholders.push(format!("${}", params.len()));
+    }
+    if !placeholders.is_empty() {
+        clauses.push(format!("{column} IN ({})", placeholders.join(", ")));
+    }
+}
+
+/// `WHERE a AND b ...`, or nothing without clauses.
+fn where_clause(clauses: &[String]) -> String {
+    if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    }
 }
