@@ -304,33 +304,20 @@ impl Store {
         sort: AlertSort,
         page: Page,
     ) -> Result<AlertPage, StoreError> {
-        let mut clauses: Vec<String> = Vec::new();
-        let mut params: Vec<Value<'_>> = Vec::new();
-        let bind = |value: Value<'static>, params: &mut Vec<Value<'_>>| {
-            params.push(value);
-            format!("${}", params.len())
-        };
-        push_any_of(
-            &mut clauses,
-            &mut params,
+        let mut filters = Filters::default();
+        filters.any_of(
             "a.severity",
             filter.severities.iter().map(|s| Value::text(s.name())),
         );
-        push_any_of(
-            &mut clauses,
-            &mut params,
+        filters.any_of(
             "a.status",
             filter.statuses.iter().map(|s| Value::text(s.name())),
         );
-        push_any_of(
-            &mut clauses,
-            &mut params,
+        filters.any_of(
             "a.alert_type",
             filter.alert_types.iter().map(|t| Value::owned(t.clone())),
         );
-        push_any_of(
-            &mut clauses,
-            &mut params,
+        filters.any_of(
             "a.plane",
             filter.planes.iter().map(|p| Value::text(plane_name(*p))),
         );
@@ -340,34 +327,28 @@ impl Store {
             ("a.pod", &filter.pod),
         ] {
             if let Some(value) = value {
-                let p = bind(Value::owned(value.clone()), &mut params);
-                clauses.push(format!("{column} = {p}"));
+                filters.compare(column, "=", Value::owned(value.clone()));
             }
         }
         if let Some(from) = filter.from {
-            let p = bind(Value::Int(from.0), &mut params);
-            clauses.push(format!("a.end_time >= {p}"));
+            filters.compare("a.end_time", ">=", Value::Int(from.0));
         }
         if let Some(to) = filter.to {
-            let p = bind(Value::Int(to.0), &mut params);
-            clauses.push(format!("a.start_time < {p}"));
+            filters.compare("a.start_time", "<", Value::Int(to.0));
         }
         if let Some(text) = filter.text.as_deref().filter(|t| !t.is_empty()) {
-            let p = bind(Value::owned(like_pattern(text)), &mut params);
-            let fields = [
-                "a.alert_type",
-                "a.display_name",
-                "a.reason",
-                "a.dedup_key",
-                "a.entities",
-            ];
-            let tests: Vec<String> = fields
-                .iter()
-                .map(|f| format!("lower({f}) LIKE {p} ESCAPE '\\'"))
-                .collect();
-            clauses.push(format!("({})", tests.join(" OR ")));
+            filters.contains_text(
+                &[
+                    "a.alert_type",
+                    "a.display_name",
+                    "a.reason",
+                    "a.dedup_key",
+                    "a.entities",
+                ],
+                text,
+            );
         }
-        let where_sql = where_clause(&clauses);
+        let where_sql = filters.where_sql();
         let order_column = match sort.field {
             AlertSortField::Time => "a.time_generated",
             AlertSortField::Severity => "a.severity_rank",
@@ -381,19 +362,12 @@ impl Store {
             &self
                 .read(
                     &format!("SELECT COUNT(*) FROM alerts a {where_sql}"),
-                    &params,
+                    &filters.params,
                 )
                 .during("counting alerts")?,
         )
         .unwrap_or(0);
-        let limit = bind(
-            Value::Int(page.limit.min(Page::MAX_LIMIT) as i64),
-            &mut params,
-        );
-        let offset = bind(
-            Value::Int(i64::try_from(page.offset).unwrap_or(i64::MAX)),
-            &mut params,
-        );
+        let (limit, offset) = filters.page(page);
         let rows = self
             .read(
                 &format!(
@@ -402,7 +376,7 @@ impl Store {
                      ORDER BY {order_column} {direction}, a.time_generated {direction}, a.id ASC \
                      LIMIT {limit} OFFSET {offset}"
                 ),
-                &params,
+                &filters.params,
             )
             .during("listing alerts")?;
         let alerts = rows
@@ -575,58 +549,38 @@ impl Store {
         filter: &IncidentFilter,
         page: Page,
     ) -> Result<IncidentPage, StoreError> {
-        let mut clauses: Vec<String> = Vec::new();
-        let mut params: Vec<Value<'_>> = Vec::new();
-        let bind = |value: Value<'static>, params: &mut Vec<Value<'_>>| {
-            params.push(value);
-            format!("${}", params.len())
-        };
-        push_any_of(
-            &mut clauses,
-            &mut params,
+        let mut filters = Filters::default();
+        filters.any_of(
             "severity",
             filter.severities.iter().map(|s| Value::text(s.name())),
         );
-        push_any_of(
-            &mut clauses,
-            &mut params,
+        filters.any_of(
             "status",
             filter.statuses.iter().map(|s| Value::text(s.name())),
         );
         if let Some(cluster) = &filter.cluster {
-            let p = bind(Value::owned(cluster.clone()), &mut params);
-            clauses.push(format!("cluster = {p}"));
+            filters.compare("cluster", "=", Value::owned(cluster.clone()));
         }
         if let Some(from) = filter.from {
-            let p = bind(Value::Int(from.0), &mut params);
-            clauses.push(format!("last_time >= {p}"));
+            filters.compare("last_time", ">=", Value::Int(from.0));
         }
         if let Some(to) = filter.to {
-            let p = bind(Value::Int(to.0), &mut params);
-            clauses.push(format!("first_time < {p}"));
+            filters.compare("first_time", "<", Value::Int(to.0));
         }
         if let Some(text) = filter.text.as_deref().filter(|t| !t.is_empty()) {
-            let p = bind(Value::owned(like_pattern(text)), &mut params);
-            clauses.push(format!("lower(title) LIKE {p} ESCAPE '\\'"));
+            filters.contains_text(&["title"], text);
         }
-        let where_sql = where_clause(&clauses);
+        let where_sql = filters.where_sql();
         let total = first_int(
             &self
                 .read(
                     &format!("SELECT COUNT(*) FROM incidents {where_sql}"),
-                    &params,
+                    &filters.params,
                 )
                 .during("counting incidents")?,
         )
         .unwrap_or(0);
-        let limit = bind(
-            Value::Int(page.limit.min(Page::MAX_LIMIT) as i64),
-            &mut params,
-        );
-        let offset = bind(
-            Value::Int(i64::try_from(page.offset).unwrap_or(i64::MAX)),
-            &mut params,
-        );
+        let (limit, offset) = filters.page(page);
         let rows = self
             .read(
                 &format!(
@@ -634,7 +588,7 @@ impl Store {
                      ORDER BY severity_rank DESC, last_time DESC, id ASC \
                      LIMIT {limit} OFFSET {offset}"
                 ),
-                &params,
+                &filters.params,
             )
             .during("listing incidents")?;
         let incidents = rows
@@ -1442,28 +1396,58 @@ fn stored_incident(row: Row) -> Result<StoredIncident, StoreError> {
     })
 }
 
-/// Adds `column IN ($n, ...)` with the values bound; an empty list adds no constraint.
-fn push_any_of<'v>(
-    clauses: &mut Vec<String>,
-    params: &mut Vec<Value<'v>>,
-    column: &str,
-    values: impl Iterator<Item = Value<'v>>,
-) {
-    let mut placeholders = Vec::new();
-    for value in values {
-        params.push(value);
-        placeholders.push(format!("${}", params.len()));
-    }
-    if !placeholders.is_empty() {
-        clauses.push(format!("{column} IN ({})", placeholders.join(", ")));
-    }
+/// A listing's WHERE clauses and the parameters they bind, built filter by filter.
+#[derive(Default)]
+struct Filters<'v> {
+    clauses: Vec<String>,
+    params: Vec<Value<'v>>,
 }
 
-/// `WHERE a AND b ...`, or nothing without clauses.
-fn where_clause(clauses: &[String]) -> String {
-    if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
+impl<'v> Filters<'v> {
+    /// Binds a value and returns its placeholder.
+    fn bind(&mut self, value: Value<'v>) -> String {
+        self.params.push(value);
+        format!("${}", self.params.len())
+    }
+
+    /// `column OP $n`.
+    fn compare(&mut self, column: &str, op: &str, value: Value<'v>) {
+        let placeholder = self.bind(value);
+        self.clauses.push(format!("{column} {op} {placeholder}"));
+    }
+
+    /// `column IN ($n, ...)`; an empty list adds no constraint.
+    fn any_of(&mut self, column: &str, values: impl Iterator<Item = Value<'v>>) {
+        let placeholders: Vec<String> = values.map(|v| self.bind(v)).collect();
+        if !placeholders.is_empty() {
+            self.clauses
+                .push(format!("{column} IN ({})", placeholders.join(", ")));
+        }
+    }
+
+    /// Any of `columns` contains `text`, case-insensitively (`%` and `_` match themselves).
+    fn contains_text(&mut self, columns: &[&str], text: &str) {
+        let placeholder = self.bind(Value::owned(like_pattern(text)));
+        let tests: Vec<String> = columns
+            .iter()
+            .map(|c| format!("lower({c}) LIKE {placeholder} ESCAPE '\\'"))
+            .collect();
+        self.clauses.push(format!("({})", tests.join(" OR ")));
+    }
+
+    /// `WHERE a AND b ...`, or nothing without clauses.
+    fn where_sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    /// Placeholders for LIMIT and OFFSET (the page size capped at `Page::MAX_LIMIT`).
+    fn page(&mut self, page: Page) -> (String, String) {
+        let limit = self.bind(Value::Int(page.limit.min(Page::MAX_LIMIT) as i64));
+        let offset = self.bind(Value::Int(i64::try_from(page.offset).unwrap_or(i64::MAX)));
+        (limit, offset)
     }
 }
