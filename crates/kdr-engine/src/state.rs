@@ -329,51 +329,15 @@ mod tests {
     #[test]
     fn baseline_learns_then_flags_new_values_once() {
         let mut b = Baseline::default();
-        let t0 = Timestamp(0);
-        assert_eq!(
-            b.observe("sa", "get pods", t0, &limits(7 * DAY, 10, 10), Timestamp(0)),
-            RareOutcome::Learning
-        );
-        assert_eq!(
-            b.observe(
-                "sa",
-                "list pods",
-                t0.saturating_add(6 * DAY),
-                &limits(7 * DAY, 10, 10),
-                Timestamp(0),
-            ),
-            RareOutcome::Learning
-        );
-        assert_eq!(
-            b.observe(
-                "sa",
-                "get pods",
-                t0.saturating_add(8 * DAY),
-                &limits(7 * DAY, 10, 10),
-                Timestamp(0),
-            ),
-            RareOutcome::Known
-        );
-        assert_eq!(
-            b.observe(
-                "sa",
-                "list secrets",
-                t0.saturating_add(8 * DAY),
-                &limits(7 * DAY, 10, 10),
-                Timestamp(0),
-            ),
-            RareOutcome::New
-        );
-        assert_eq!(
-            b.observe(
-                "sa",
-                "list secrets",
-                t0.saturating_add(9 * DAY),
-                &limits(7 * DAY, 10, 10),
-                Timestamp(0),
-            ),
-            RareOutcome::Known
-        );
+        let mut on_day = |value: &str, day: i64| {
+            let time = Timestamp(0).saturating_add(day * DAY);
+            b.observe("sa", value, time, &limits(7 * DAY, 10, 10), Timestamp(0))
+        };
+        assert_eq!(on_day("get pods", 0), RareOutcome::Learning);
+        assert_eq!(on_day("list pods", 6), RareOutcome::Learning);
+        assert_eq!(on_day("get pods", 8), RareOutcome::Known);
+        assert_eq!(on_day("list secrets", 8), RareOutcome::New);
+        assert_eq!(on_day("list secrets", 9), RareOutcome::Known);
     }
 
     #[test]
