@@ -39,55 +39,11 @@ fn open(url: &str) -> Store {
     Store::open(url, StoreOptions::default()).unwrap_or_else(|e| panic!("open {url}: {e}"))
 }
 
-#[test]
-fn upsert_by_dedup_key() {
-    let Some(url) = fresh_database("upsert") else {
-        return;
-    };
-    let mut store = open(&url);
+shared_store_tests!(|name: &str| {
+    let store = open(&fresh_database(name)?);
     assert_eq!(store.backend(), Backend::Postgres);
-    common::upsert_by_dedup_key(&mut store);
-}
-
-#[test]
-fn filters_sorting_and_paging() {
-    let Some(url) = fresh_database("filters") else {
-        return;
-    };
-    common::filters_sorting_and_paging(&mut open(&url));
-}
-
-#[test]
-fn triage_history_and_comments() {
-    let Some(url) = fresh_database("triage") else {
-        return;
-    };
-    common::triage_history_and_comments(&mut open(&url));
-}
-
-#[test]
-fn incidents_group_alerts_and_keep_their_graph() {
-    let Some(url) = fresh_database("incidents") else {
-        return;
-    };
-    common::incidents_group_alerts_and_keep_their_graph(&mut open(&url));
-}
-
-#[test]
-fn incidents_merge_when_an_alert_bridges_them() {
-    let Some(url) = fresh_database("merge") else {
-        return;
-    };
-    common::incidents_merge_when_an_alert_bridges_them(&mut open(&url));
-}
-
-#[test]
-fn hunting_rows_and_retention() {
-    let Some(url) = fresh_database("retention") else {
-        return;
-    };
-    common::hunting_rows_and_retention(&mut open(&url));
-}
+    Some(((), store))
+});
 
 #[test]
 fn hunting_columns_have_the_contract_types_and_json_is_queryable() {
@@ -234,12 +190,4 @@ fn two_replicas_ingesting_overlapping_streams_lose_and_duplicate_nothing() {
         .expect("orphans")
         .get(0);
     assert_eq!(orphans, 0);
-}
-
-#[test]
-fn hunting_queries_run_over_stored_events() {
-    let Some(url) = fresh_database("hunting") else {
-        return;
-    };
-    common::hunting_queries_run_over_stored_events(&mut open(&url));
 }

@@ -22,44 +22,10 @@ fn fresh() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
+shared_store_tests!(|_name: &str| Some(fresh()));
+
 fn raw(dir: &Path) -> Connection {
     Connection::open(dir.join("data").join("kdr.db")).expect("open raw")
-}
-
-#[test]
-fn upsert_by_dedup_key() {
-    let (_dir, mut store) = fresh();
-    common::upsert_by_dedup_key(&mut store);
-}
-
-#[test]
-fn filters_sorting_and_paging() {
-    let (_dir, mut store) = fresh();
-    common::filters_sorting_and_paging(&mut store);
-}
-
-#[test]
-fn triage_history_and_comments() {
-    let (_dir, mut store) = fresh();
-    common::triage_history_and_comments(&mut store);
-}
-
-#[test]
-fn incidents_group_alerts_and_keep_their_graph() {
-    let (_dir, mut store) = fresh();
-    common::incidents_group_alerts_and_keep_their_graph(&mut store);
-}
-
-#[test]
-fn incidents_merge_when_an_alert_bridges_them() {
-    let (_dir, mut store) = fresh();
-    common::incidents_merge_when_an_alert_bridges_them(&mut store);
-}
-
-#[test]
-fn hunting_rows_and_retention() {
-    let (_dir, mut store) = fresh();
-    common::hunting_rows_and_retention(&mut store);
 }
 
 #[test]
@@ -440,10 +406,4 @@ fn data_survives_reopening_and_the_file_is_intact() {
         .sum();
     assert_eq!(total, 500);
     assert_eq!(store.integrity_check().expect("check"), "ok");
-}
-
-#[test]
-fn hunting_queries_run_over_stored_events() {
-    let (_dir, mut store) = fresh();
-    common::hunting_queries_run_over_stored_events(&mut store);
 }

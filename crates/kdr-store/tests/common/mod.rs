@@ -14,6 +14,34 @@ use kdr_store::{
 
 pub const MINUTE: i64 = 60 * NANOS_PER_SEC;
 
+/// One `#[test]` per shared behaviour, run on a fresh store of the backend at hand:
+/// `$open` maps the test's name to `Some((guard, store))`, or `None` to skip.
+#[macro_export]
+macro_rules! shared_store_tests {
+    ($open:expr) => {
+        $crate::shared_store_tests!(
+            $open;
+            upsert_by_dedup_key,
+            filters_sorting_and_paging,
+            triage_history_and_comments,
+            incidents_group_alerts_and_keep_their_graph,
+            incidents_merge_when_an_alert_bridges_them,
+            hunting_rows_and_retention,
+            hunting_queries_run_over_stored_events,
+        );
+    };
+    ($open:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                if let Some((_guard, mut store)) = $open(stringify!($name)) {
+                    common::$name(&mut store);
+                }
+            }
+        )*
+    };
+}
+
 pub fn closed(mut a: Alert, count: u64, extra_minutes: i64) -> Alert {
     a.count = count;
     a.end_time = Timestamp(a.start_time.0 + extra_minutes * MINUTE);
