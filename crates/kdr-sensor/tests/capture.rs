@@ -5,6 +5,10 @@
 //! One sensor is shared by all tests (loading 50-odd programs per test would be slow); each
 //! test looks for its own events by a unique marker.
 
+#[path = "support/podman.rs"]
+mod podman;
+
+use podman::{podman_available, podman_run};
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -316,14 +320,6 @@ fn rootfs(tag: &str) -> Option<PathBuf> {
     Some(root)
 }
 
-fn podman_available() -> bool {
-    Path::new("/usr/sbin/runc").exists()
-        && Command::new("podman")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-}
-
 #[test]
 fn container_exec_attribution_and_drift() {
     let Some(s) = sensor() else { return };
@@ -340,21 +336,8 @@ fn container_exec_attribution_and_drift() {
     let script = format!(
         "/bin/echo {m}; cp /bin/busybox /opt/true && chmod 755 /opt/true && /opt/true {m}-drift"
     );
-    let out = Command::new("podman")
-        .args([
-            "--runtime",
-            "/usr/sbin/runc",
-            "--cgroup-manager=cgroupfs",
-            "run",
-            "--rm",
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-            "--network",
-            "none",
-            "--cidfile",
-        ])
+    let out = podman_run()
+        .args(["--network", "none", "--cidfile"])
         .arg(&cidfile)
         .args([
             "--annotation",
@@ -582,22 +565,8 @@ fn privileged_container_is_marked() {
         return;
     };
     let m = marker("priv");
-    let out = Command::new("podman")
-        .args([
-            "--runtime",
-            "/usr/sbin/runc",
-            "--cgroup-manager=cgroupfs",
-            "run",
-            "--rm",
-            "--privileged",
-            "--ulimit",
-            "nofile=1024:1024",
-            "--ulimit",
-            "nproc=1024:1024",
-            "--network",
-            "none",
-            "--rootfs",
-        ])
+    let out = podman_run()
+        .args(["--privileged", "--network", "none", "--rootfs"])
         .arg(format!("{}:O", root.display()))
         .args(["/bin/echo", &m])
         .output()

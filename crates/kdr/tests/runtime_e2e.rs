@@ -8,6 +8,10 @@
 //! One sensor and one live engine are shared by all tests. Each container test then replays
 //! its container's recorded events through `kdr detect` and expects the same alert types.
 
+#[path = "../../kdr-sensor/tests/support/podman.rs"]
+mod podman;
+
+use podman::{podman_available, podman_run};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::TcpListener;
@@ -89,12 +93,7 @@ fn unique(tag: &str) -> String {
 }
 
 fn podman_ready() -> bool {
-    Path::new("/usr/sbin/runc").exists()
-        && Path::new("/bin/busybox").exists()
-        && Command::new("podman")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
+    Path::new("/bin/busybox").exists() && podman_available()
 }
 
 /// Busybox applets the scripts use. Debian's busybox ash runs some applets (id, whoami,
@@ -204,17 +203,8 @@ struct Run {
 /// read-only lower layer.
 fn podman(root: &Path, pod: &str, extra: &[&str], script: &str) -> Run {
     let cidfile = std::env::temp_dir().join(unique("cid"));
-    let mut cmd = Command::new("podman");
+    let mut cmd = podman_run();
     cmd.args([
-        "--runtime",
-        "/usr/sbin/runc",
-        "--cgroup-manager=cgroupfs",
-        "run",
-        "--rm",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=1024:1024",
         "--no-hosts",
         "--annotation",
         "io.kubernetes.cri.container-name=app",
