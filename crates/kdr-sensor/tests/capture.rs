@@ -186,8 +186,12 @@ fn reverse_shell_stdio_and_loopback_connect() {
     let e = wait_for(s, "shell exec", |e| is_exec_with(e, &m));
     assert_eq!(rt(&e).process.stdio, [FdKind::Socket; 3]);
     let pid = rt(&e).process.tgid;
-    let e = wait_for(s, "connect", |e| {
-        rt(e).process.tgid == pid && matches!(rt(e).action, RuntimeAction::Connect { .. })
+    // The shell may also reach unix sockets first (NSS lookups through nscd or
+    // systemd-userdb on some machines), so wait for the TCP connect itself.
+    let e = wait_for(s, "tcp connect", |e| {
+        rt(e).process.tgid == pid
+            && matches!(&rt(e).action, RuntimeAction::Connect { remote, .. }
+                if remote.family == AddressFamily::Inet)
     });
     let RuntimeAction::Connect {
         remote,
