@@ -11,6 +11,7 @@
 //! [`Correlator`] is the in-memory form of the same algorithm.
 
 pub mod graph;
+mod hunt;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use kdr_model::{Alert, IdentityKind, Nanos, Severity, Tactic, Timestamp, NANOS_PER_SEC};
 
 pub use graph::{Edge, EdgeKind, Graph, Node, NodeKind};
+pub use hunt::hunt_queries;
 
 /// The triage state of an alert or an incident.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

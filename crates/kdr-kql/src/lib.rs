@@ -18,6 +18,7 @@
 pub mod ast;
 mod compile;
 mod error;
+mod export;
 mod lexer;
 mod parser;
 pub mod schema;
@@ -28,6 +29,7 @@ pub use compile::{
     compile, compile_query, inferred_name, CompiledQuery, Dialect, Limits, SqlValue,
 };
 pub use error::{ErrorKind, KqlError, Pos};
+pub use export::cell_text;
 pub use parser::parse;
 pub use schema::{Column, ColumnType, Schema, Table};
 pub use sqlite::{

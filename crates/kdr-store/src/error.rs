@@ -25,6 +25,8 @@ pub enum StoreError {
     },
     #[error("{what} {id:?} not found")]
     NotFound { what: &'static str, id: String },
+    #[error("{what} {id:?} already exists")]
+    AlreadyExists { what: &'static str, id: String },
     #[error("invalid {what}: {message}")]
     Invalid { what: &'static str, message: String },
     #[error("the store's schema is at version {found}, newer than this kdr knows ({known}); upgrade kdr")]

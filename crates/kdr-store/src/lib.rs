@@ -9,6 +9,7 @@
 //! docs/store.md describes the schema, the storage conventions, durability and retention.
 
 mod api;
+mod console;
 pub mod db;
 mod error;
 pub mod postgres;
@@ -19,6 +20,7 @@ mod store;
 pub mod synthetic;
 
 pub use api::*;
+pub use console::*;
 pub use error::StoreError;
 pub use kdr_incidents::{CorrelationRules, Graph, Status};
 pub use rows::command_line;

@@ -349,7 +349,99 @@ pub const MIGRATIONS: &[Migration] = &[
                 .collect()
         },
     },
+    Migration {
+        version: 3,
+        name: "console: users, API tokens, sessions, audit trail, response actions, saved queries",
+        sql: |dialect| {
+            let (int, serial) = match dialect {
+                Dialect::Sqlite => ("INTEGER", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+                Dialect::Postgres => ("BIGINT", "BIGSERIAL PRIMARY KEY"),
+            };
+            CONSOLE_TABLES
+                .replace("{int}", int)
+                .replace("{serial}", serial)
+        },
+    },
 ];
+
+/// What `kdr serve` keeps besides alerts: who may do what, who did what, and the response
+/// actions. Secrets are stored only as hashes (passwords with a KDF, tokens and session ids
+/// with SHA-256); permissions are comma-separated names the server defines.
+const CONSOLE_TABLES: &str = r#"
+CREATE TABLE users (
+  name TEXT PRIMARY KEY,
+  password_hash TEXT NOT NULL,
+  permissions TEXT NOT NULL,
+  disabled {int} NOT NULL DEFAULT 0,
+  created_at {int} NOT NULL,
+  updated_at {int} NOT NULL
+);
+
+CREATE TABLE api_tokens (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  secret_hash TEXT NOT NULL,
+  permissions TEXT NOT NULL,
+  created_at {int} NOT NULL,
+  last_used_at {int},
+  revoked_at {int}
+);
+
+CREATE TABLE sessions (
+  id_hash TEXT PRIMARY KEY,
+  user_name TEXT NOT NULL,
+  csrf_token TEXT NOT NULL,
+  created_at {int} NOT NULL,
+  expires_at {int} NOT NULL
+);
+CREATE INDEX ix_sessions_expires ON sessions (expires_at);
+
+CREATE TABLE audit_trail (
+  id {serial},
+  at {int} NOT NULL,
+  actor TEXT NOT NULL,
+  action TEXT NOT NULL,
+  target TEXT NOT NULL,
+  details TEXT NOT NULL
+);
+CREATE INDEX ix_audit_trail_at ON audit_trail (at);
+
+CREATE TABLE response_actions (
+  id TEXT PRIMARY KEY,
+  kind TEXT NOT NULL,
+  context TEXT NOT NULL,
+  namespace TEXT NOT NULL,
+  pod TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  requested_at {int} NOT NULL,
+  finished_at {int},
+  status TEXT NOT NULL,
+  error TEXT,
+  details TEXT NOT NULL,
+  alert_id TEXT,
+  incident_id TEXT
+);
+CREATE INDEX ix_response_actions_requested ON response_actions (requested_at);
+CREATE INDEX ix_response_actions_pod ON response_actions (namespace, pod);
+
+CREATE TABLE response_action_comments (
+  id {serial},
+  action_id TEXT NOT NULL REFERENCES response_actions (id),
+  author TEXT NOT NULL,
+  text TEXT NOT NULL,
+  created_at {int} NOT NULL
+);
+CREATE INDEX ix_response_action_comments ON response_action_comments (action_id);
+
+CREATE TABLE saved_queries (
+  owner TEXT NOT NULL,
+  name TEXT NOT NULL,
+  query TEXT NOT NULL,
+  created_at {int} NOT NULL,
+  PRIMARY KEY (owner, name)
+);
+"#;
 
 pub fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |m| m.version)

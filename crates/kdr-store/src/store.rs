@@ -33,8 +33,8 @@ pub struct StoreOptions {
 }
 
 pub struct Store {
-    db: Box<dyn Db>,
-    dialect: Dialect,
+    pub(crate) db: Box<dyn Db>,
+    pub(crate) dialect: Dialect,
     location: String,
     sqlite_path: Option<PathBuf>,
     rules: CorrelationRules,
@@ -160,7 +160,11 @@ impl Store {
     }
 
     /// Runs a read in its own transaction.
-    fn read(&mut self, portable_sql: &str, params: &[Value<'_>]) -> Result<Vec<Row>, StoreError> {
+    pub(crate) fn read(
+        &mut self,
+        portable_sql: &str,
+        params: &[Value<'_>],
+    ) -> Result<Vec<Row>, StoreError> {
         let sql = self.dialect.sql(portable_sql);
         let mut tx = self.db.transaction()?;
         let rows = tx.query(&sql, params)?;
@@ -1240,7 +1244,7 @@ fn clamp_count(count: u64) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
 }
 
-fn truncate(text: &str) -> String {
+pub(crate) fn truncate(text: &str) -> String {
     text.chars().take(120).collect()
 }
 
@@ -1286,7 +1290,11 @@ fn like_pattern(text: &str) -> String {
     pattern
 }
 
-fn require_text(what: &'static str, text: &str, max_bytes: usize) -> Result<(), StoreError> {
+pub(crate) fn require_text(
+    what: &'static str,
+    text: &str,
+    max_bytes: usize,
+) -> Result<(), StoreError> {
     if text.trim().is_empty() {
         return Err(StoreError::Invalid {
             what,
@@ -1306,11 +1314,11 @@ fn first_int(rows: &[Row]) -> Option<i64> {
     rows.first().and_then(|r| r.first()).and_then(Cell::int)
 }
 
-fn int_at(row: &Row, index: usize) -> i64 {
+pub(crate) fn int_at(row: &Row, index: usize) -> i64 {
     row.get(index).and_then(Cell::int).unwrap_or(0)
 }
 
-fn text_at(row: &Row, index: usize) -> String {
+pub(crate) fn text_at(row: &Row, index: usize) -> String {
     row.get(index)
         .and_then(Cell::text)
         .unwrap_or_default()

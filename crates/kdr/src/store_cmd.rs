@@ -538,100 +538,17 @@ pub fn hunt(args: HuntArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The queries "go hunt" runs for an incident: its containers' and pods' process events and
-/// the audit activity of its identities and pods.
+/// The queries "go hunt" runs for an incident.
 fn go_hunt_queries(store: &mut Store, incident: &str) -> anyhow::Result<Vec<String>> {
     let alerts = store.incident_alerts(incident)?;
     if alerts.is_empty() {
         bail!("no incident {incident} (or it has no alerts)");
     }
-    let mut containers = Vec::new();
-    let mut pods = Vec::new();
-    let mut identities = Vec::new();
-    let mut first = i64::MAX;
-    let mut last = i64::MIN;
-    for stored in &alerts {
-        let entities = &stored.alert.entities;
-        if let Some(id) = entities.container.as_ref().and_then(|c| c.id.clone()) {
-            containers.push(id);
-        }
-        if let (Some(ns), Some(pod)) = (&entities.namespace, &entities.pod) {
-            pods.push((ns.clone(), pod.clone()));
-        }
-        if let Some(identity) = &entities.identity {
-            identities.push(identity.name.clone());
-        }
-        first = first.min(stored.alert.start_time.0);
-        last = last.max(stored.alert.end_time.0);
-    }
-    containers.sort();
-    containers.dedup();
-    pods.sort();
-    pods.dedup();
-    identities.sort();
-    identities.dedup();
-    // An hour either side of the incident, where the lead-up and aftermath are.
-    let hour = 3_600 * kdr_model::NANOS_PER_SEC;
-    let window = format!(
-        "Timestamp between (datetime({}) .. datetime({}))",
-        Timestamp(first.saturating_sub(hour)),
-        Timestamp(last.saturating_add(hour))
-    );
-    let list = |items: &[String]| {
-        items
-            .iter()
-            .map(|i| serde_json::to_string(i).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let pod_names: Vec<String> = pods.iter().map(|(_, p)| p.clone()).collect();
-    let namespaces: Vec<String> = pods.iter().map(|(n, _)| n.clone()).collect();
-    let mut queries = Vec::new();
-    let mut process_match = Vec::new();
-    if !containers.is_empty() {
-        process_match.push(format!("ContainerId in ({})", list(&containers)));
-    }
-    if !pods.is_empty() {
-        process_match.push(format!(
-            "(KubernetesPodName in ({}) and KubernetesNamespace in ({}))",
-            list(&pod_names),
-            list(&namespaces)
-        ));
-    }
-    if !process_match.is_empty() {
-        queries.push(format!(
-            "CloudProcessEvents | where {window} and ({}) | order by Timestamp asc",
-            process_match.join(" or ")
-        ));
-    }
-    let mut audit_match = Vec::new();
-    if !identities.is_empty() {
-        audit_match.push(format!("UserName in ({})", list(&identities)));
-    }
-    if !pods.is_empty() {
-        audit_match.push(format!(
-            "tostring(RawEventData.objectRef.name) in ({})",
-            list(&pod_names)
-        ));
-    }
-    if !audit_match.is_empty() {
-        queries.push(format!(
-            "CloudAuditEvents | where {window} and ({}) | order by Timestamp asc",
-            audit_match.join(" or ")
-        ));
-    }
+    let queries = kdr_incidents::hunt_queries(alerts.iter().map(|stored| &stored.alert));
     if queries.is_empty() {
         bail!("incident {incident} names no container, pod or identity to hunt for");
     }
     Ok(queries)
-}
-
-fn cell_text(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::Null => String::new(),
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 fn print_result(
@@ -639,67 +556,20 @@ fn print_result(
     result: &kdr_kql::ResultSet,
     format: HuntOutput,
 ) -> anyhow::Result<()> {
-    let names: Vec<&str> = result.columns.iter().map(|c| c.name.as_str()).collect();
-    // Datetimes are stored as nanoseconds; people read RFC 3339.
-    let rows: Vec<Vec<serde_json::Value>> = result
-        .rows
-        .iter()
-        .map(|row| {
-            row.iter()
-                .zip(&result.columns)
-                .map(|(value, column)| match (column.ty, value.as_i64()) {
-                    (kdr_kql::ColumnType::DateTime, Some(ns)) => {
-                        serde_json::Value::String(Timestamp(ns).to_string())
-                    }
-                    _ => value.clone(),
-                })
-                .collect()
-        })
-        .collect();
     match format {
         HuntOutput::Json => {
-            for row in &rows {
-                let object: serde_json::Map<String, serde_json::Value> = names
-                    .iter()
-                    .zip(row)
-                    .map(|(n, v)| ((*n).to_owned(), v.clone()))
-                    .collect();
+            for object in result.json_objects() {
                 serde_json::to_writer(&mut *out, &object)?;
                 out.write_all(b"\n")?;
             }
         }
-        HuntOutput::Csv => {
-            let escape = |field: &str| {
-                if field.contains([',', '"', '\n', '\r']) {
-                    format!("\"{}\"", field.replace('"', "\"\""))
-                } else {
-                    field.to_owned()
-                }
-            };
-            writeln!(
-                out,
-                "{}",
-                names
-                    .iter()
-                    .map(|n| escape(n))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            )?;
-            for row in &rows {
-                writeln!(
-                    out,
-                    "{}",
-                    row.iter()
-                        .map(|v| escape(&cell_text(v)))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                )?;
-            }
-        }
+        HuntOutput::Csv => out.write_all(result.to_csv().as_bytes())?,
         HuntOutput::Table => {
-            let cells: Vec<Vec<String>> = rows
+            let names = result.column_names();
+            let cells: Vec<Vec<String>> = result
+                .display_rows()
                 .iter()
-                .map(|r| r.iter().map(cell_text).collect())
+                .map(|r| r.iter().map(kdr_kql::cell_text).collect())
                 .collect();
             write!(out, "{}", crate::table::render(&names, &cells, 60))?;
         }
