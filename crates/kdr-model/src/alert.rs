@@ -122,6 +122,24 @@ pub enum Plane {
     Cloud,
 }
 
+impl Plane {
+    pub const ALL: [Plane; 4] = [Plane::Audit, Plane::Config, Plane::Runtime, Plane::Cloud];
+
+    /// The name in JSON and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Plane::Audit => "audit",
+            Plane::Config => "config",
+            Plane::Runtime => "runtime",
+            Plane::Cloud => "cloud",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Plane::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
 /// A raised alert.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -323,7 +323,7 @@ impl Store {
         );
         filters.any_of(
             "a.plane",
-            filter.planes.iter().map(|p| Value::text(plane_name(*p))),
+            filter.planes.iter().map(|p| Value::text(Plane::name(*p))),
         );
         for (column, value) in [
             ("a.cluster", &filter.cluster),
@@ -1005,7 +1005,7 @@ impl AlertWriter<'_> {
                 Value::Int(alert.severity as i64),
                 Value::owned(to_json(&alert.tactics)?),
                 Value::owned(to_json(&alert.techniques)?),
-                Value::text(plane_name(alert.plane)),
+                Value::text(Plane::name(alert.plane)),
                 Value::text(&alert.rule),
                 Value::Int(clamp_count(alert.count)),
                 Value::text(&alert.reason),
@@ -1246,15 +1246,6 @@ fn clamp_count(count: u64) -> i64 {
 
 pub(crate) fn truncate(text: &str) -> String {
     text.chars().take(120).collect()
-}
-
-fn plane_name(plane: Plane) -> &'static str {
-    match plane {
-        Plane::Audit => "audit",
-        Plane::Config => "config",
-        Plane::Runtime => "runtime",
-        Plane::Cloud => "cloud",
-    }
 }
 
 fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, StoreError> {

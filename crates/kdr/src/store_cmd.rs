@@ -255,14 +255,10 @@ pub fn alerts(args: AlertsArgs) -> anyhow::Result<ExitCode> {
                 planes: list
                     .plane
                     .iter()
-                    .map(|p| match p.as_str() {
-                        "audit" => Ok(Plane::Audit),
-                        "config" => Ok(Plane::Config),
-                        "runtime" => Ok(Plane::Runtime),
-                        "cloud" => Ok(Plane::Cloud),
-                        other => bail!(
-                            "unknown plane `{other}`: expected audit, config, runtime or cloud"
-                        ),
+                    .map(|p| {
+                        Plane::from_name(p).with_context(|| {
+                            format!("unknown plane `{p}`: expected audit, config, runtime or cloud")
+                        })
                     })
                     .collect::<anyhow::Result<_>>()?,
                 cluster: list.cluster.clone(),
