@@ -1,10 +1,13 @@
 //! `kdr`: a thin command-line layer over the kdr crates.
 
+mod admin_cmd;
 mod alerts_out;
 mod catalog_cmd;
 mod detect_cmd;
+mod respond_cmd;
 mod rules_cmd;
 mod sensor_cmd;
+mod serve_cmd;
 mod store_cmd;
 mod table;
 mod test_alert_cmd;
@@ -22,6 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run kdr: store, audit webhook, sensor ingest, detection, API and web console.
+    Serve(serve_cmd::ServeArgs),
     /// Read audit, cloud and runtime events and print the alerts they raise.
     Detect(detect_cmd::DetectArgs),
     /// Run the eBPF node sensor (root): stream runtime events, or alerts with --alerts.
@@ -43,6 +48,16 @@ enum Command {
     },
     /// List every field rule conditions can use.
     Fields(rules_cmd::FieldsArgs),
+    /// Isolate, release or terminate a pod (directly, or through kdr serve with --server).
+    Respond(respond_cmd::RespondArgs),
+    /// List response actions and how they ended.
+    Actions(respond_cmd::ActionsArgs),
+    /// Manage kdr serve's console users (local store).
+    Users(admin_cmd::UsersArgs),
+    /// Manage kdr serve's API tokens (local store).
+    Tokens(admin_cmd::TokensArgs),
+    /// Print the kubeconfig-format file that points the API server's audit webhook at kdr.
+    AuditWebhookConfig(admin_cmd::WebhookConfigArgs),
     /// Run kdr's harmless test action: a sensor on this node raises K8S.NODE_EICAR.
     TestAlert(test_alert_cmd::TestAlertArgs),
 }
@@ -50,6 +65,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve(args) => serve_cmd::run(args),
+        Command::Respond(args) => respond_cmd::respond(args),
+        Command::Actions(args) => respond_cmd::actions(args),
+        Command::Users(args) => admin_cmd::users(args),
+        Command::Tokens(args) => admin_cmd::tokens(args),
+        Command::AuditWebhookConfig(args) => admin_cmd::webhook_config(args),
         Command::Detect(args) => detect_cmd::run(args),
         Command::Sensor(args) => sensor_cmd::run(args),
         Command::Ingest(args) => store_cmd::ingest(args),

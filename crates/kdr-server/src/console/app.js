@@ -488,19 +488,28 @@ function podActions(namespace, pod, cluster, link) {
   const allowed = can("Response: manage");
   const out = h("div", { class: "panel", testid: "pod-actions" }, h("h3", {}, "Respond: ", h("span", { class: "mono" }, `${namespace}/${pod}`)));
   const grace = h("input", { type: "number", min: 0, value: 30, size: 4, testid: "grace-seconds" });
-  const run = (kind) => guarded(async () => {
+  const confirmBox = h("div", { class: "toolbar", testid: "action-confirm-box" });
+  const request = (kind) => guarded(async () => {
     const body = Object.assign({ kind, namespace, pod }, link);
     if (kind === "terminate") body.graceSeconds = Number(grace.value);
-    if (kind !== "release" && !confirm(`${kind} pod ${namespace}/${pod}?`)) return;
     const record = await api("POST", "/api/v1/actions", body);
     flash(`${kind} requested (${record.id}); follow it in the action center`, "ok");
     location.hash = "#/actions?highlight=" + encodeURIComponent(record.id);
   });
+  // Isolate and terminate disrupt a workload: ask once more, in the page.
+  const run = (kind) => {
+    if (kind === "release") return request(kind);
+    confirmBox.replaceChildren(
+      h("span", {}, `${kind} pod ${namespace}/${pod}?`),
+      h("button", { class: "danger", testid: "action-confirm", onclick: () => request(kind) }, "Yes, " + kind),
+      h("button", { class: "secondary", onclick: () => confirmBox.replaceChildren() }, "Cancel"));
+  };
   append(out, [
     h("button", { testid: "action-isolate", disabled: !allowed, onclick: () => run("isolate") }, "Isolate pod"), " ",
     h("button", { class: "secondary", testid: "action-release", disabled: !allowed, onclick: () => run("release") }, "Release"), " ",
     h("button", { class: "danger", testid: "action-terminate", disabled: !allowed, onclick: () => run("terminate") }, "Terminate"),
     " grace (s) ", grace,
+    confirmBox,
     allowed ? null : h("p", { class: "muted", testid: "response-refused" }, "You lack the permission \"Response: manage\"."),
     cluster ? h("p", { class: "muted" }, "Cluster: " + cluster) : null,
   ]);
