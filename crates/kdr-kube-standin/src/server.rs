@@ -277,7 +277,7 @@ fn version_info(seed: &Seed) -> Value {
     let minor = seed
         .minor
         .clone()
-        .unwrap_or_else(|| numbers.nth(0).unwrap_or_default());
+        .unwrap_or_else(|| numbers.next().unwrap_or_default());
     json!({
         "major": major,
         "minor": minor,

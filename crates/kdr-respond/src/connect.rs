@@ -43,7 +43,7 @@ pub enum ConnectError {
     #[error("building the Kubernetes client for {cluster}: {source}")]
     Client {
         cluster: String,
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
 }
 
@@ -126,7 +126,7 @@ impl Responder {
         };
         let client = Client::try_from(config).map_err(|source| ConnectError::Client {
             cluster: cluster.clone(),
-            source,
+            source: Box::new(source),
         })?;
         Ok(Responder::new(client, &cluster))
     }
