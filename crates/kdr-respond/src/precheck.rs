@@ -192,6 +192,12 @@ pub enum PreCheckError {
         namespace: String,
         pod: String,
     },
+    #[error(
+        "pod {namespace}/{pod} runs in the node's network namespace (hostNetwork: true); \
+         NetworkPolicies do not apply to such pods, so isolation cannot cut it off \
+         (terminate it instead)"
+    )]
+    HostNetwork { namespace: String, pod: String },
     #[error("pod {namespace}/{pod} is {phase}; {action} needs it Running")]
     PodNotRunning {
         action: Action,
@@ -228,6 +234,7 @@ impl PreCheckError {
             }
             PreCheckError::PodNotFound { .. } => "PodNotFound",
             PreCheckError::PodNotRunning { .. } => "PodNotRunning",
+            PreCheckError::HostNetwork { .. } => "PodUsesHostNetwork",
         }
     }
 }
@@ -406,22 +413,30 @@ fn judge_plugin_pod(plugin: NetworkPlugin, pod: &Pod) -> Result<Version, PluginP
     Ok(version)
 }
 
-/// The target pod, required to exist and be Running.
-pub async fn running_pod(
+/// The pod to isolate: it must exist, be Running, and have its own network namespace
+/// (NetworkPolicies do not govern host-network pods).
+pub async fn isolatable_pod(
     pods: &Api<Pod>,
-    action: Action,
     namespace: &str,
     name: &str,
 ) -> Result<Pod, ActionError> {
-    match existing_pod(pods, namespace, name).await? {
-        Some(pod) => require_running(pod, action, namespace, name),
-        None => Err(PreCheckError::PodNotFound {
-            action,
+    let Some(pod) = existing_pod(pods, namespace, name).await? else {
+        return Err(PreCheckError::PodNotFound {
+            action: Action::Isolate,
             namespace: namespace.to_string(),
             pod: name.to_string(),
         }
-        .into()),
+        .into());
+    };
+    let pod = require_running(pod, Action::Isolate, namespace, name)?;
+    if pod.spec.as_ref().and_then(|spec| spec.host_network) == Some(true) {
+        return Err(PreCheckError::HostNetwork {
+            namespace: namespace.to_string(),
+            pod: name.to_string(),
+        }
+        .into());
     }
+    Ok(pod)
 }
 
 /// The pod, or `None` when it does not exist.

@@ -22,7 +22,7 @@ use crate::policy::{
     PLUGIN_POLICY_APIS,
 };
 use crate::precheck::{
-    check_plugins, check_server_version, existing_pod, require_running, running_pod,
+    check_plugins, check_server_version, existing_pod, isolatable_pod, require_running,
 };
 
 /// kdr's name as a field manager in the objects it writes.
@@ -105,7 +105,7 @@ impl Responder {
         for note in plugins.notes {
             progress.note(note);
         }
-        let target = running_pod(&self.pods(namespace), Action::Isolate, namespace, pod).await?;
+        let target = isolatable_pod(&self.pods(namespace), namespace, pod).await?;
         let id = isolation_id(pod);
 
         let policy = isolation_policy(namespace, pod);

@@ -217,6 +217,20 @@ async fn each_precheck_failure_has_a_precise_reason_and_changes_nothing() {
             "PodNotRunning",
             "pod shop/web-1 is Pending; isolation needs it Running",
         ),
+        (
+            "pod on the host network",
+            Seed::new("v1.29.3")
+                .plugin_pod("kube-system", "azure-npm-1", "azure-npm", AZURE_NPM)
+                .object(json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": "web-1", "namespace": "shop"},
+                    "spec": {"hostNetwork": true, "containers": [{"name": "c", "image": "x:1"}]},
+                    "status": {"phase": "Running"},
+                })),
+            "web-1",
+            "PodUsesHostNetwork",
+            "pod shop/web-1 runs in the node's network namespace (hostNetwork: true); NetworkPolicies do not apply to such pods, so isolation cannot cut it off (terminate it instead)",
+        ),
     ];
     for (case, seed, pod, reason, message) in cases {
         let cluster = Cluster::start(seed).await;
