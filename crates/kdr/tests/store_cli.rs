@@ -119,7 +119,8 @@ fn ingest_triage_incidents_and_hunt() {
             "csv",
         ],
     ));
-    assert!(csv.starts_with("ActionType,count_\n"), "{csv}");
+    // RFC 4180: CRLF line ends.
+    assert!(csv.starts_with("ActionType,count_\r\n"), "{csv}");
     let go_hunt = ok(kdr(
         store,
         &["hunt", "--incident", incident_id, "--output", "json"],
