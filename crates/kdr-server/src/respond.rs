@@ -105,21 +105,19 @@ fn check_name(what: &str, text: &str) -> Result<(), ApiError> {
     }
 }
 
-/// Records the request, starts it in the background, and returns the record (Running).
-pub async fn start(
-    state: &Arc<AppState>,
+/// The record of a request about to run (status Running), with a fresh id.
+pub fn new_record(
+    request: &ActionRequest,
     actor: &str,
-    request: ActionRequest,
-) -> Result<ActionRecord, ApiError> {
-    check_name("namespace", &request.namespace)?;
-    check_name("pod", &request.pod)?;
-    let record = ActionRecord {
+    default_context: Option<String>,
+) -> ActionRecord {
+    ActionRecord {
         id: format!("act-{}", auth::hex(&auth::random_bytes::<8>())),
         kind: request.kind.verb().to_owned(),
         context: request
             .context
             .clone()
-            .or_else(|| state.responder.default_context())
+            .or(default_context)
             .unwrap_or_default(),
         namespace: request.namespace.clone(),
         pod: request.pod.clone(),
@@ -131,7 +129,18 @@ pub async fn start(
         details: json!({ "graceSeconds": request.grace_seconds }),
         alert_id: request.alert_id.clone(),
         incident_id: request.incident_id.clone(),
-    };
+    }
+}
+
+/// Records the request, starts it in the background, and returns the record (Running).
+pub async fn start(
+    state: &Arc<AppState>,
+    actor: &str,
+    request: ActionRequest,
+) -> Result<ActionRecord, ApiError> {
+    check_name("namespace", &request.namespace)?;
+    check_name("pod", &request.pod)?;
+    let record = new_record(&request, actor, state.responder.default_context());
     let stored = record.clone();
     state.with_store(move |s| s.create_action(&stored)).await?;
     state

@@ -204,28 +204,7 @@ fn respond_directly(
         std::env::var("USER").unwrap_or_else(|_| "unknown".into())
     );
     let runner = KubeRunner::new(kube);
-    let mut record = ActionRecord {
-        id: format!(
-            "act-{}",
-            kdr_server::auth::hex(&kdr_server::auth::random_bytes::<8>())
-        ),
-        kind: request.kind.verb().to_owned(),
-        context: request
-            .context
-            .clone()
-            .or_else(|| runner.default_context())
-            .unwrap_or_default(),
-        namespace: request.namespace.clone(),
-        pod: request.pod.clone(),
-        actor: actor.clone(),
-        requested_at: kdr_server::now(),
-        finished_at: None,
-        status: "Running".into(),
-        error: None,
-        details: json!({}),
-        alert_id: None,
-        incident_id: None,
-    };
+    let mut record = kdr_server::respond::new_record(request, &actor, runner.default_context());
     store.create_action(&record)?;
     store.record_audit(
         &actor,
