@@ -402,15 +402,22 @@ async function incidentsPage(params) {
         h("td", {}, i.status), h("td", {}, i.assignedTo || ""))))));
 }
 
-// Columns of the graph, left to right: where things run, then what ran, then what it touched.
+// Columns of the graph, left to right: where things run, then what ran, then what it touched,
+// then the alerts (and any kind not named here).
 const KIND_COLUMNS = [
-  ["cluster"], ["namespace", "node"], ["workload", "service", "serviceAccount", "user", "identity"],
-  ["pod"], ["container", "image", "registry"], ["process"], ["file", "ip", "domain", "remote"],
+  ["cluster"], ["namespace", "node"], ["workload", "service", "serviceaccount", "user", "identity"],
+  ["pod", "object"], ["container", "image", "registry"], ["process"], ["file", "ip", "domain", "remote"],
+  ["alert"],
 ];
 
+// The graph names kinds in snake case (service_account); compare them without case or "_".
+function kindKey(kind) {
+  return String(kind).toLowerCase().replace(/_/g, "");
+}
+
 function columnOf(kind) {
-  const k = String(kind).toLowerCase();
-  const index = KIND_COLUMNS.findIndex((group) => group.some((g) => g.toLowerCase() === k));
+  const k = kindKey(kind);
+  const index = KIND_COLUMNS.findIndex((group) => group.includes(k));
   return index < 0 ? KIND_COLUMNS.length - 1 : index;
 }
 
@@ -471,15 +478,17 @@ function entityPane(node, incident) {
   } }, "Go hunt");
   const quote = (s) => JSON.stringify(String(s));
   let query = null;
-  const kind = String(node.kind).toLowerCase();
-  if (kind === "pod") query = `CloudProcessEvents | where KubernetesPodName == ${quote(node.label)} | order by Timestamp asc`;
+  const kind = kindKey(node.kind);
+  // Labels are for reading ("shop/web-1", "shop/web"); properties carry the names to act on.
+  const name = props.name || node.label;
+  if (kind === "pod") query = `CloudProcessEvents | where KubernetesPodName == ${quote(name)}${props.namespace ? ` and KubernetesNamespace == ${quote(props.namespace)}` : ""} | order by Timestamp asc`;
   else if (kind === "container") query = `CloudProcessEvents | where ContainerId == ${quote(props.id || node.label)} or ContainerName == ${quote(node.label)} | order by Timestamp asc`;
   else if (kind === "image") query = `CloudProcessEvents | where ContainerImageName == ${quote(node.label)} | summarize count() by ProcessName`;
   else if (kind === "process") query = `CloudProcessEvents | where ProcessName == ${quote(node.label)} | take 100`;
-  else if (kind === "user" || kind === "serviceaccount" || kind === "identity") query = `CloudAuditEvents | where RawEventData.user.username == ${quote(node.label)} | order by Timestamp asc`;
+  else if (kind === "user" || kind === "serviceaccount" || kind === "identity") query = `CloudAuditEvents | where RawEventData.user.username == ${quote(name)} | order by Timestamp asc`;
   else if (kind === "ip") query = `CloudAuditEvents | where IPAddress == ${quote(node.label)}`;
   let podButtons = null;
-  if (kind === "pod" && props.namespace) podButtons = podActions(props.namespace, node.label, props.cluster, { incidentId: incident });
+  if (kind === "pod" && props.namespace) podButtons = podActions(props.namespace, name, props.cluster, { incidentId: incident });
   return h("div", { class: "panel", testid: "entity-pane" }, h("h3", {}, "Entity"), h("dl", { class: "kv" }, rows),
     query ? h("p", {}, hunt(query)) : null, podButtons);
 }
