@@ -316,7 +316,7 @@ struct SenderReport {
     /// Latency of each accepted request, in microseconds.
     latencies_us: Vec<u64>,
     acknowledged: Vec<u64>,
-    given_up: Vec<u64>,
+    given_up: u64,
     refused_busy: u64,
     waited_for_retry: Duration,
     cpu_ns: u64,
@@ -344,13 +344,13 @@ fn send_batches(shared: &Shared) -> anyhow::Result<SenderReport> {
                 .header("content-type", "application/json")
                 .send(body.as_bytes())
                 .with_context(|| format!("sending batch {batch}"))?;
-            let latency = sent.elapsed();
             let status = response.status().as_u16();
             let retry_after = response
                 .headers()
                 .get("retry-after")
                 .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
             let text = response.body_mut().read_to_string()?;
+            let latency = sent.elapsed();
             match status {
                 200 => {
                     let answer: serde_json::Value = serde_json::from_str(&text)?;
@@ -374,7 +374,7 @@ fn send_batches(shared: &Shared) -> anyhow::Result<SenderReport> {
                 }
                 503 => {
                     report.refused_busy += 1;
-                    report.given_up.push(batch);
+                    report.given_up += 1;
                     break;
                 }
                 _ => bail!("batch {batch}: HTTP {status}: {text}"),
@@ -593,7 +593,7 @@ fn main() -> anyhow::Result<()> {
         .iter()
         .flat_map(|r| r.acknowledged.iter().copied())
         .collect();
-    let given_up: u64 = reports.iter().map(|r| r.given_up.len() as u64).sum();
+    let given_up: u64 = reports.iter().map(|r| r.given_up).sum();
     let refused: u64 = reports.iter().map(|r| r.refused_busy).sum();
     let waited: Duration = reports.iter().map(|r| r.waited_for_retry).sum();
     let sender_cpu = reports.iter().map(|r| r.cpu_ns).sum::<u64>() as f64 / 1e9;
@@ -696,7 +696,11 @@ fn main() -> anyhow::Result<()> {
             ))
         })?
         .collect::<Result<_, _>>()?;
-    println!("alerts stored by type: {}", alert_types.join(", "));
+    if alert_types.is_empty() {
+        println!("alerts stored: none");
+    } else {
+        println!("alerts stored by type: {}", alert_types.join(", "));
+    }
     println!("incidents: {incidents}, the largest with {largest_incident} alerts");
     let verdict = check_store(
         &db,
