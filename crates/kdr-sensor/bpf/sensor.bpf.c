@@ -140,11 +140,12 @@ static __always_inline void emit(void *rec, __u32 size, __u32 max)
 	if (size < HDR_SZ)
 		return;
 	h->size = size;
-	/* Wake the reader only when a batch is waiting: it polls on a short timer anyway, and a
-	 * wakeup per record costs it a context switch per record. */
+	/* Flags 0 is the kernel's adaptive wakeup: the reader is woken only when it had read
+	 * everything before this record, i.e. when it is idle and waiting; under load it reads
+	 * on its own schedule (src/delivery.rs). A big backlog wakes it in any case. */
 	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_BYTES
 			      ? BPF_RB_FORCE_WAKEUP
-			      : BPF_RB_NO_WAKEUP;
+			      : 0;
 	if (bpf_ringbuf_output(&events, rec, size, flags))
 		count_drop(kind);
 }

@@ -14,15 +14,15 @@
 //! is committed; `scripts/build-bpf` rebuilds it and `scripts/check-bpf` verifies it.
 
 pub mod cgroup;
+pub mod delivery;
 pub mod meta;
 pub mod pipeline;
 pub mod proctable;
 pub mod wire;
 
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TrySendError};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -35,6 +35,8 @@ use aya::programs::Program;
 use aya::{Ebpf, EbpfLoader};
 use serde::Serialize;
 
+pub use crate::delivery::Events;
+use crate::delivery::{Shared, StopSignal};
 use crate::wire::Kind;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!("../bpf/sensor.bpf.o");
@@ -160,9 +162,10 @@ pub struct SensorConfig {
     /// Ring buffer size in bytes (a power of two, a multiple of the page size). It is mapped
     /// into the sensor, so it counts in its resident memory.
     pub ring_bytes: u32,
-    /// Bound of the queue between the reader and the consumer, in events (about 1-2 KiB of
-    /// memory each when full; past it events are dropped and counted).
-    pub queue: usize,
+    /// Bound of the queue between the ring buffer reader and the consumer, in bytes of raw
+    /// records (a few hundred bytes each, at most 8 KiB); past it records are dropped and
+    /// counted.
+    pub queue_bytes: usize,
     pub max_ancestors: usize,
     /// Where the host's filesystem is (runtime state, bundles): `/` on a node.
     pub host_root: PathBuf,
@@ -179,7 +182,7 @@ impl Default for SensorConfig {
             drift: true,
             emit_fork: false,
             ring_bytes: 4 << 20,
-            queue: 16384,
+            queue_bytes: 8 << 20,
             max_ancestors: 8,
             host_root: PathBuf::from("/"),
             host_mntns: None,
@@ -241,14 +244,6 @@ impl Stats {
     }
 }
 
-#[derive(Default)]
-struct Counters {
-    received: [AtomicU64; 8],
-    delivered: [AtomicU64; 8],
-    queue_drops: [AtomicU64; 8],
-    bad: [AtomicU64; 8],
-}
-
 /// An attached program's link, by program name, so that `stop` can take them all out and
 /// detach them together.
 enum LinkId {
@@ -297,10 +292,10 @@ pub struct Sensor {
     links: Mutex<Vec<LinkId>>,
     drops: Mutex<Option<PerCpuArray<MapData, u64>>>,
     final_kernel_drops: Mutex<[u64; 8]>,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+    stop: Arc<StopSignal>,
     reader: Option<JoinHandle<()>>,
-    events: Mutex<Option<Receiver<kdr_model::Event>>>,
+    events: Mutex<Option<Events>>,
     unattached: Vec<String>,
     attached: usize,
 }
@@ -519,15 +514,16 @@ impl Sensor {
             config.emit_fork,
             &config.host_root,
         );
-        let (tx, rx) = sync_channel(config.queue.max(1));
-        let counters = Arc::new(Counters::default());
-        let stop = Arc::new(AtomicBool::new(false));
+        // Unbounded as a channel: the reader bounds it by the bytes queued.
+        let (tx, rx) = channel();
+        let shared = Arc::new(Shared::new(config.queue_bytes));
+        let stop = Arc::new(StopSignal::new()?);
         let reader = {
-            let counters = counters.clone();
+            let shared = shared.clone();
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("kdr-sensor-reader".into())
-                .spawn(move || read_loop(ring, pipeline, tx, counters, stop))?
+                .spawn(move || delivery::read_loop(ring, tx, shared, stop))?
         };
         let attached = links.len();
         Ok(Sensor {
@@ -535,18 +531,19 @@ impl Sensor {
             links: Mutex::new(links),
             drops: Mutex::new(Some(drops)),
             final_kernel_drops: Mutex::new([0; 8]),
-            counters,
             stop,
             reader: Some(reader),
-            events: Mutex::new(Some(rx)),
+            events: Mutex::new(Some(Events::new(rx, pipeline, shared.clone()))),
+            shared,
             unattached,
             attached,
         })
     }
 
-    /// Takes the event channel, to read it from another thread. Events come in kernel order
-    /// per CPU; the channel disconnects after `stop` once drained. `None` once taken.
-    pub fn take_events(&self) -> Option<Receiver<kdr_model::Event>> {
+    /// Takes the events, to read them from another thread. Events come in kernel order per
+    /// CPU; `Events::recv` fails after `stop` once everything read was received. `None` once
+    /// taken.
+    pub fn take_events(&self) -> Option<Events> {
         self.events.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
@@ -582,7 +579,7 @@ impl Sensor {
 
     pub fn stats(&self) -> Stats {
         let kd = self.kernel_drops();
-        let c = &self.counters;
+        let c = &self.shared.counters;
         let kinds = Kind::ALL
             .iter()
             .map(|&k| {
@@ -605,26 +602,36 @@ impl Sensor {
     }
 
     /// Detaches every program, delivers what is still in the ring buffer, stops the reader.
-    /// Events already queued stay readable from `events()`.
+    /// Events already queued stay receivable (`recv_timeout`, or the taken `Events`). The
+    /// counters are final unless the events were taken and are still being received.
     pub fn stop(&mut self) -> Stats {
-        let kd = self.kernel_drops();
-        *self
-            .final_kernel_drops
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = kd;
         let mut bpf = self.bpf.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(bpf) = bpf.as_mut() {
             let ids = std::mem::take(&mut *self.links.lock().unwrap_or_else(|e| e.into_inner()));
             detach_all(bpf, ids);
         }
+        let kd = self.kernel_drops();
+        *self
+            .final_kernel_drops
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = kd;
         // Nothing new arrives now: the reader drains what is left and ends.
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop.raise();
         if let Some(h) = self.reader.take() {
             let _ = h.join();
         }
         // Closes the programs and maps.
         drop(bpf);
         self.drops.lock().unwrap_or_else(|e| e.into_inner()).take();
+        // Events not taken by another thread are converted now, so the counters are final.
+        if let Some(events) = self
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            events.convert_all();
+        }
         self.stats()
     }
 }
@@ -633,65 +640,6 @@ impl Drop for Sensor {
     fn drop(&mut self) {
         if self.reader.is_some() {
             self.stop();
-        }
-    }
-}
-
-/// Longest wait before records in the ring buffer are read (event latency bound).
-const POLL_MS: i32 = 20;
-
-fn read_loop(
-    mut ring: RingBuf<MapData>,
-    mut pipeline: pipeline::Pipeline,
-    tx: std::sync::mpsc::SyncSender<kdr_model::Event>,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
-) {
-    let fd = ring.as_raw_fd();
-    loop {
-        let stopping = stop.load(Ordering::SeqCst);
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        if !stopping {
-            // The kernel wakes us only for big batches; the timeout bounds the latency of
-            // the rest. SAFETY: pfd is a valid pollfd array of length 1 during the call.
-            unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
-        }
-        while let Some(item) = ring.next() {
-            let kind_raw = item
-                .get(0..4)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .unwrap_or(0);
-            let idx = (kind_raw as usize).min(7);
-            counters.received[idx].fetch_add(1, Ordering::Relaxed);
-            let rec = match wire::parse(&item) {
-                Ok(r) => r,
-                Err(e) => {
-                    counters.bad[idx].fetch_add(1, Ordering::Relaxed);
-                    log::debug!("{e}");
-                    continue;
-                }
-            };
-            drop(item);
-            let Some(ev) = pipeline.convert(rec) else {
-                continue;
-            };
-            match tx.try_send(ev) {
-                Ok(()) => counters.delivered[idx].fetch_add(1, Ordering::Relaxed),
-                Err(TrySendError::Full(_)) => {
-                    counters.queue_drops[idx].fetch_add(1, Ordering::Relaxed)
-                }
-                // Nobody listens any more: count, keep the kernel side drained.
-                Err(TrySendError::Disconnected(_)) => {
-                    counters.queue_drops[idx].fetch_add(1, Ordering::Relaxed)
-                }
-            };
-        }
-        if stopping {
-            return;
         }
     }
 }
