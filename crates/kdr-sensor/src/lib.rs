@@ -226,8 +226,8 @@ pub struct KindStats {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Stats {
     pub kinds: Vec<KindStats>,
-    /// Programs not attached because this kernel lacks their tracepoint (e.g. openat2 on
-    /// old kernels, init_module without module support).
+    /// Programs loaded (so verified) but not attached because this kernel lacks their
+    /// tracepoint (e.g. openat2 on old kernels, init_module without module support).
     pub unattached: Vec<String>,
     pub attached: usize,
 }
@@ -466,24 +466,28 @@ impl Sensor {
                         program: name.clone(),
                         reason: "no tracepoint for this program name".into(),
                     })?;
-                    if !tracepoint_exists(cat, &ev) {
-                        unattached.push(name);
-                        continue;
-                    }
-                    tp.load()
-                        .and_then(|_| tp.attach(cat, &ev))
-                        .map(|id| LinkId::TracePoint(name.clone(), id))
+                    // Loaded (verified) even where this kernel lacks the tracepoint: the
+                    // object is the same everywhere, and a program the verifier refuses is a
+                    // bug to see, not to hide.
+                    tp.load().and_then(|_| {
+                        if !tracepoint_exists(cat, &ev) {
+                            return Ok(None);
+                        }
+                        tp.attach(cat, &ev)
+                            .map(|id| Some(LinkId::TracePoint(name.clone(), id)))
+                    })
                 }
                 Program::RawTracePoint(rt) => {
                     let tp = name.strip_prefix("raw_").unwrap_or(&name).to_string();
                     rt.load()
                         .and_then(|_| rt.attach(&tp))
-                        .map(|id| LinkId::Raw(name.clone(), id))
+                        .map(|id| Some(LinkId::Raw(name.clone(), id)))
                 }
                 _ => continue,
             };
             match r {
-                Ok(id) => links.push(id),
+                Ok(Some(id)) => links.push(id),
+                Ok(None) => unattached.push(name),
                 Err(e) => {
                     detach_all(&mut bpf, links);
                     return Err(SensorError::Attach {
