@@ -6,9 +6,9 @@
  * have neither. Field access goes through CO-RE so one object runs on every BTF kernel.
  * Records are built in a per-CPU scratch buffer and copied into one ring buffer with their
  * real length (bpf_ringbuf_output), so a short exec costs a few hundred bytes, not the 8 KiB
- * bound. Syscalls whose result matters (open, connect, bind, ...) are staged in `pending` at
- * entry and sent at exit with the return value. Every failed ring buffer write is counted per
- * record kind in `drops`; nothing is lost silently.
+ * bound. Syscalls whose result matters (open, connect, bind, ...) are staged in `pending` (task
+ * storage) at entry and sent at exit with the return value. Every failed ring buffer write or
+ * staging is counted per record kind in `drops`; nothing is lost silently.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -79,10 +79,14 @@ struct pending_rec {
 	__u8 rec[PENDING_SZ];
 };
 
+/* A record staged at a syscall's entry until its exit, per thread. Task storage is reached
+ * from the task itself (no hashing, no LRU bookkeeping as a hash map keyed by thread id
+ * needs), is reused by the thread's later syscalls and goes with the task. A sent record is
+ * marked by clearing its kind. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct pending_rec);
 } pending SEC(".maps");
 
@@ -617,11 +621,17 @@ static __always_inline __u32 watched(struct scratch *s, int len, bool second)
 static __always_inline void stage(struct scratch *s, __u32 size)
 {
 	struct hdr *h = (void *)s->rec;
-	__u64 id = bpf_get_current_pid_tgid();
+	struct pending_rec *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
+						     BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!p) {
+		count_drop(h->kind);
+		return;
+	}
+	barrier_var(size);
 	if (size > PENDING_SZ)
 		size = PENDING_SZ;
 	h->size = size;
-	bpf_map_update_elem(&pending, &id, s->rec, BPF_ANY);
+	bpf_probe_read_kernel(p->rec, size, s->rec);
 }
 
 static __always_inline int file_event(__u32 op, __u32 flags, __u32 mode, int dfd,
@@ -955,11 +965,12 @@ int exit_accept4(struct sys_exit_ctx *ctx)
 
 static __always_inline int finish(struct sys_exit_ctx *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct pending_rec *p = bpf_map_lookup_elem(&pending, &id);
+	struct pending_rec *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
 	if (!p)
 		return 0;
 	struct hdr *h = (void *)p->rec;
+	if (!h->kind)
+		return 0;
 	if (h->kind == K_FILE) {
 		struct file_fixed *x = (void *)(p->rec + HDR_SZ);
 		x->result = ctx->ret;
@@ -975,7 +986,7 @@ static __always_inline int finish(struct sys_exit_ctx *ctx)
 		}
 	}
 	emit(p->rec, h->size, PENDING_SZ);
-	bpf_map_delete_elem(&pending, &id);
+	h->kind = 0;
 	return 0;
 }
 

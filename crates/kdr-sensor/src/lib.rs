@@ -449,6 +449,9 @@ impl Sensor {
             .override_global("host_mntns", &mntns, true)
             .override_global("drift", &drift, true)
             .map_max_entries("events", config.ring_bytes)
+            // The kernel side's task storage map has no userspace wrapper in aya; userspace
+            // never touches it.
+            .allow_unsupported_maps()
             .load(OBJECT)
             .map_err(|e| SensorError::Load(chain(&e)))?;
         load_watches(&mut bpf, &config.watches)?;
