@@ -210,9 +210,11 @@ pub enum SensorError {
     Io(#[from] std::io::Error),
 }
 
-/// Per-kind counters. `kernel_drops`: records the kernel could not write to the ring buffer;
-/// `queue_drops`: events dropped because the consumer did not keep up; `bad_records`: records
-/// that failed to decode.
+/// Per-kind counters. `received`: records read from the ring buffer; `delivered`: events
+/// handed to the consumer; `kernel_drops`: records the kernel could not write to the ring
+/// buffer (or stage between a syscall's entry and exit); `queue_drops`: records dropped
+/// because the consumer did not keep up (`queue_bytes`); `bad_records`: records that failed
+/// to decode.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct KindStats {
     pub kind: &'static str,
