@@ -6,9 +6,9 @@
  * have neither. Field access goes through CO-RE so one object runs on every BTF kernel.
  * Records are built in a per-CPU scratch buffer and copied into one ring buffer with their
  * real length (bpf_ringbuf_output), so a short exec costs a few hundred bytes, not the 8 KiB
- * bound. Syscalls whose result matters (open, connect, bind, ...) are staged in `pending` at
- * entry and sent at exit with the return value. Every failed ring buffer write is counted per
- * record kind in `drops`; nothing is lost silently.
+ * bound. Syscalls whose result matters (open, connect, bind, ...) are staged in `pending` (task
+ * storage) at entry and sent at exit with the return value. Every failed ring buffer write or
+ * staging is counted per record kind in `drops`; nothing is lost silently.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -79,10 +79,14 @@ struct pending_rec {
 	__u8 rec[PENDING_SZ];
 };
 
+/* A record staged at a syscall's entry until its exit, per thread. Task storage is reached
+ * from the task itself (no hashing, no LRU bookkeeping as a hash map keyed by thread id
+ * needs), is reused by the thread's later syscalls and goes with the task. A sent record is
+ * marked by clearing its kind. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct pending_rec);
 } pending SEC(".maps");
 
@@ -140,11 +144,12 @@ static __always_inline void emit(void *rec, __u32 size, __u32 max)
 	if (size < HDR_SZ)
 		return;
 	h->size = size;
-	/* Wake the reader only when a batch is waiting: it polls on a short timer anyway, and a
-	 * wakeup per record costs it a context switch per record. */
+	/* Flags 0 is the kernel's adaptive wakeup: the reader is woken only when it had read
+	 * everything before this record, i.e. when it is idle and waiting; under load it reads
+	 * on its own schedule (src/delivery.rs). A big backlog wakes it in any case. */
 	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= WAKE_BYTES
 			      ? BPF_RB_FORCE_WAKEUP
-			      : BPF_RB_NO_WAKEUP;
+			      : 0;
 	if (bpf_ringbuf_output(&events, rec, size, flags))
 		count_drop(kind);
 }
@@ -616,11 +621,17 @@ static __always_inline __u32 watched(struct scratch *s, int len, bool second)
 static __always_inline void stage(struct scratch *s, __u32 size)
 {
 	struct hdr *h = (void *)s->rec;
-	__u64 id = bpf_get_current_pid_tgid();
+	struct pending_rec *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
+						     BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!p) {
+		count_drop(h->kind);
+		return;
+	}
+	barrier_var(size);
 	if (size > PENDING_SZ)
 		size = PENDING_SZ;
 	h->size = size;
-	bpf_map_update_elem(&pending, &id, s->rec, BPF_ANY);
+	bpf_probe_read_kernel(p->rec, size, s->rec);
 }
 
 static __always_inline int file_event(__u32 op, __u32 flags, __u32 mode, int dfd,
@@ -954,11 +965,12 @@ int exit_accept4(struct sys_exit_ctx *ctx)
 
 static __always_inline int finish(struct sys_exit_ctx *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct pending_rec *p = bpf_map_lookup_elem(&pending, &id);
+	struct pending_rec *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0, 0);
 	if (!p)
 		return 0;
 	struct hdr *h = (void *)p->rec;
+	if (!h->kind)
+		return 0;
 	if (h->kind == K_FILE) {
 		struct file_fixed *x = (void *)(p->rec + HDR_SZ);
 		x->result = ctx->ret;
@@ -974,7 +986,7 @@ static __always_inline int finish(struct sys_exit_ctx *ctx)
 		}
 	}
 	emit(p->rec, h->size, PENDING_SZ);
-	bpf_map_delete_elem(&pending, &id);
+	h->kind = 0;
 	return 0;
 }
 
@@ -1133,9 +1145,111 @@ ENTER(memfd_create)
 	return 0;
 }
 
+/* The first fields of ELF64 headers, as the image in user memory lays them out (not kernel
+ * types: no CO-RE relocation applies). */
+struct elf64_ehdr_head {
+	__u8 ident[16];
+	__u16 type;
+	__u16 machine;
+	__u32 version;
+	__u64 entry;
+	__u64 phoff;
+	__u64 shoff;
+	__u32 flags;
+	__u16 ehsize;
+	__u16 phentsize;
+	__u16 phnum;
+	__u16 shentsize;
+	__u16 shnum;
+	__u16 shstrndx;
+};
+
+struct elf64_shdr_head {
+	__u32 name;
+	__u32 type;
+	__u64 flags;
+	__u64 addr;
+	__u64 offset;
+	__u64 size;
+};
+
+#define ELF_SHDR_SZ 64
+#define MOD_SECTIONS_MAX 256
+#define MOD_NAME_LEN 56
+#define LE8(a, b, c, d, e, f, g, h)                                                            \
+	((__u64)(a) | (__u64)(b) << 8 | (__u64)(c) << 16 | (__u64)(d) << 24 | (__u64)(e) << 32 | \
+	 (__u64)(f) << 40 | (__u64)(g) << 48 | (__u64)(h) << 56)
+
+struct modname_ctx {
+	const __u8 *image;
+	__u64 len;
+	__u64 shoff;
+	__u64 strtab; /* offset of the section name table */
+	__u32 shnum;
+	__u64 found; /* offset of .gnu.linkonce.this_module's contents; 0: not found */
+};
+
+/* One section header: is it .gnu.linkonce.this_module? */
+static long modname_step(__u32 i, struct modname_ctx *c)
+{
+	struct elf64_shdr_head sh;
+	__u64 name[4] = {};
+
+	if (i >= c->shnum)
+		return 1;
+	if (bpf_probe_read_user(&sh, sizeof(sh), c->image + c->shoff + (__u64)i * ELF_SHDR_SZ))
+		return 1;
+	if (c->strtab + sh.name + 26 > c->len ||
+	    bpf_probe_read_user(name, 26, c->image + c->strtab + sh.name))
+		return 0;
+	if (name[0] == LE8('.', 'g', 'n', 'u', '.', 'l', 'i', 'n') &&
+	    name[1] == LE8('k', 'o', 'n', 'c', 'e', '.', 't', 'h') &&
+	    name[2] == LE8('i', 's', '_', 'm', 'o', 'd', 'u', 'l') &&
+	    (name[3] & 0xffff) == 'e') {
+		c->found = sh.offset;
+		return 1;
+	}
+	return 0;
+}
+
+/* The name of the module in an init_module(2) image, written to dst (NUL-terminated, at most
+ * MOD_NAME_LEN bytes); returns its size with the NUL, 1 (empty) when not found. The name is the
+ * one the kernel will use: `name` in the struct module that the image's
+ * .gnu.linkonce.this_module section holds. Everything is read from the caller's memory with
+ * bounds checks; a malformed image gives no name. */
+static __always_inline __u32 module_name(const __u8 *image, __u64 len, char *dst)
+{
+	struct elf64_ehdr_head eh;
+	struct modname_ctx c = { .image = image, .len = len };
+
+	dst[0] = 0;
+	if (len < sizeof(eh) || bpf_probe_read_user(&eh, sizeof(eh), image))
+		return 1;
+	if (eh.ident[0] != 0x7f || eh.ident[1] != 'E' || eh.ident[2] != 'L' || eh.ident[3] != 'F' ||
+	    eh.ident[4] != 2 /* 64-bit */ || eh.shentsize != ELF_SHDR_SZ ||
+	    eh.shstrndx >= eh.shnum || eh.shoff > len ||
+	    (__u64)eh.shnum * ELF_SHDR_SZ > len - eh.shoff)
+		return 1;
+	c.shoff = eh.shoff;
+	c.shnum = eh.shnum;
+	if (bpf_probe_read_user(&c.strtab, sizeof(c.strtab),
+				image + eh.shoff + (__u64)eh.shstrndx * ELF_SHDR_SZ +
+					offsetof(struct elf64_shdr_head, offset)))
+		return 1;
+	bpf_loop(MOD_SECTIONS_MAX, modname_step, &c, 0);
+	__u64 at = c.found + bpf_core_field_offset(struct module, name);
+	if (!c.found || at + MOD_NAME_LEN > len)
+		return 1;
+	int n = bpf_probe_read_user_str(dst, MOD_NAME_LEN, image + at);
+	if (n <= 0) {
+		dst[0] = 0;
+		return 1;
+	}
+	return n;
+}
+
 ENTER(init_module)
 {
-	/* The module image is in memory; its name is inside the ELF, so report the params. */
 	if (is_self())
 		return 0;
 	struct scratch *s = get_scratch();
@@ -1143,11 +1257,11 @@ ENTER(init_module)
 		return 0;
 	struct proc_fixed *x = proc_begin(s, P_MODULE, 0, 0);
 	char *data = (char *)(x + 1);
-	data[0] = 0;
-	x->s1_len = 1;
-	int n = bpf_probe_read_user_str(data + 1, 256, (void *)A(2));
+	__u32 n1 = module_name((void *)A(0), A(1), data);
+	x->s1_len = n1;
+	int n = bpf_probe_read_user_str(data + (n1 & 63), 256, (void *)A(2));
 	x->s2_len = n > 0 ? n : 0;
-	emit(s->rec, HDR_SZ + sizeof(*x) + 1 + (x->s2_len & 511), REC_SZ);
+	emit(s->rec, HDR_SZ + sizeof(*x) + (n1 & 63) + (x->s2_len & 511), REC_SZ);
 	return 0;
 }
 

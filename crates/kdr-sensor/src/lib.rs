@@ -14,25 +14,29 @@
 //! is committed; `scripts/build-bpf` rebuilds it and `scripts/check-bpf` verifies it.
 
 pub mod cgroup;
+pub mod delivery;
 pub mod meta;
 pub mod pipeline;
 pub mod proctable;
 pub mod wire;
 
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, TrySendError};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{channel, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use aya::maps::lpm_trie::{Key, LpmTrie};
 use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::programs::raw_trace_point::RawTracePointLinkId;
+use aya::programs::trace_point::TracePointLinkId;
 use aya::programs::Program;
 use aya::{Ebpf, EbpfLoader};
 use serde::Serialize;
 
+pub use crate::delivery::Events;
+use crate::delivery::{Shared, StopSignal};
 use crate::wire::Kind;
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!("../bpf/sensor.bpf.o");
@@ -158,9 +162,10 @@ pub struct SensorConfig {
     /// Ring buffer size in bytes (a power of two, a multiple of the page size). It is mapped
     /// into the sensor, so it counts in its resident memory.
     pub ring_bytes: u32,
-    /// Bound of the queue between the reader and the consumer, in events (about 1-2 KiB of
-    /// memory each when full; past it events are dropped and counted).
-    pub queue: usize,
+    /// Bound of the queue between the ring buffer reader and the consumer, in bytes of raw
+    /// records (a few hundred bytes each, at most 8 KiB); past it records are dropped and
+    /// counted.
+    pub queue_bytes: usize,
     pub max_ancestors: usize,
     /// Where the host's filesystem is (runtime state, bundles): `/` on a node.
     pub host_root: PathBuf,
@@ -177,7 +182,7 @@ impl Default for SensorConfig {
             drift: true,
             emit_fork: false,
             ring_bytes: 4 << 20,
-            queue: 16384,
+            queue_bytes: 8 << 20,
             max_ancestors: 8,
             host_root: PathBuf::from("/"),
             host_mntns: None,
@@ -205,9 +210,11 @@ pub enum SensorError {
     Io(#[from] std::io::Error),
 }
 
-/// Per-kind counters. `kernel_drops`: records the kernel could not write to the ring buffer;
-/// `queue_drops`: events dropped because the consumer did not keep up; `bad_records`: records
-/// that failed to decode.
+/// Per-kind counters. `received`: records read from the ring buffer; `delivered`: events
+/// handed to the consumer; `kernel_drops`: records the kernel could not write to the ring
+/// buffer (or stage between a syscall's entry and exit); `queue_drops`: records dropped
+/// because the consumer did not keep up (`queue_bytes`); `bad_records`: records that failed
+/// to decode.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct KindStats {
     pub kind: &'static str,
@@ -221,8 +228,8 @@ pub struct KindStats {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Stats {
     pub kinds: Vec<KindStats>,
-    /// Programs not attached because this kernel lacks their tracepoint (e.g. openat2 on
-    /// old kernels, init_module without module support).
+    /// Programs loaded (so verified) but not attached because this kernel lacks their
+    /// tracepoint (e.g. openat2 on old kernels, init_module without module support).
     pub unattached: Vec<String>,
     pub attached: usize,
 }
@@ -239,22 +246,58 @@ impl Stats {
     }
 }
 
-#[derive(Default)]
-struct Counters {
-    received: [AtomicU64; 8],
-    delivered: [AtomicU64; 8],
-    queue_drops: [AtomicU64; 8],
-    bad: [AtomicU64; 8],
+/// An attached program's link, by program name, so that `stop` can take them all out and
+/// detach them together.
+enum LinkId {
+    TracePoint(String, TracePointLinkId),
+    Raw(String, RawTracePointLinkId),
+}
+
+/// Detaches every link together. Closing a tracepoint's perf event waits for RCU grace periods
+/// (tens of ms each); the kernel serializes one of them under its trace event mutex, but the
+/// rest overlap when the closes run concurrently: about half the time of one after the other.
+fn detach_all(bpf: &mut Ebpf, ids: Vec<LinkId>) {
+    // Owned links detach when dropped.
+    let links: Vec<Box<dyn Send>> = ids
+        .into_iter()
+        .filter_map(|id| match id {
+            LinkId::TracePoint(name, id) => match bpf.program_mut(&name) {
+                Some(Program::TracePoint(p)) => {
+                    p.take_link(id).ok().map(|l| Box::new(l) as Box<dyn Send>)
+                }
+                _ => None,
+            },
+            LinkId::Raw(name, id) => match bpf.program_mut(&name) {
+                Some(Program::RawTracePoint(p)) => {
+                    p.take_link(id).ok().map(|l| Box::new(l) as Box<dyn Send>)
+                }
+                _ => None,
+            },
+        })
+        .collect();
+    std::thread::scope(|scope| {
+        for link in links {
+            let spawned = std::thread::Builder::new()
+                .name("kdr-sensor-detach".into())
+                .stack_size(64 << 10)
+                .spawn_scoped(scope, move || drop(link));
+            // Without a thread the link is dropped (detached) right here, just not in parallel.
+            if let Err(e) = spawned {
+                log::debug!("detaching in this thread: {e}");
+            }
+        }
+    });
 }
 
 pub struct Sensor {
     bpf: Mutex<Option<Ebpf>>,
+    links: Mutex<Vec<LinkId>>,
     drops: Mutex<Option<PerCpuArray<MapData, u64>>>,
     final_kernel_drops: Mutex<[u64; 8]>,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
+    stop: Arc<StopSignal>,
     reader: Option<JoinHandle<()>>,
-    events: Mutex<Option<Receiver<kdr_model::Event>>>,
+    events: Mutex<Option<Events>>,
     unattached: Vec<String>,
     attached: usize,
 }
@@ -408,12 +451,15 @@ impl Sensor {
             .override_global("host_mntns", &mntns, true)
             .override_global("drift", &drift, true)
             .map_max_entries("events", config.ring_bytes)
+            // The kernel side's task storage map has no userspace wrapper in aya; userspace
+            // never touches it.
+            .allow_unsupported_maps()
             .load(OBJECT)
             .map_err(|e| SensorError::Load(chain(&e)))?;
         load_watches(&mut bpf, &config.watches)?;
 
         let mut unattached = Vec::new();
-        let mut attached = 0;
+        let mut links = Vec::new();
         let names: Vec<String> = bpf.programs().map(|(n, _)| n.to_string()).collect();
         for name in names {
             let Some(prog) = bpf.program_mut(&name) else {
@@ -425,25 +471,34 @@ impl Sensor {
                         program: name.clone(),
                         reason: "no tracepoint for this program name".into(),
                     })?;
-                    if !tracepoint_exists(cat, &ev) {
-                        unattached.push(name);
-                        continue;
-                    }
-                    tp.load().and_then(|_| tp.attach(cat, &ev).map(|_| ()))
+                    // Loaded (verified) even where this kernel lacks the tracepoint: the
+                    // object is the same everywhere, and a program the verifier refuses is a
+                    // bug to see, not to hide.
+                    tp.load().and_then(|_| {
+                        if !tracepoint_exists(cat, &ev) {
+                            return Ok(None);
+                        }
+                        tp.attach(cat, &ev)
+                            .map(|id| Some(LinkId::TracePoint(name.clone(), id)))
+                    })
                 }
                 Program::RawTracePoint(rt) => {
                     let tp = name.strip_prefix("raw_").unwrap_or(&name).to_string();
-                    rt.load().and_then(|_| rt.attach(&tp).map(|_| ()))
+                    rt.load()
+                        .and_then(|_| rt.attach(&tp))
+                        .map(|id| Some(LinkId::Raw(name.clone(), id)))
                 }
                 _ => continue,
             };
             match r {
-                Ok(()) => attached += 1,
+                Ok(Some(id)) => links.push(id),
+                Ok(None) => unattached.push(name),
                 Err(e) => {
+                    detach_all(&mut bpf, links);
                     return Err(SensorError::Attach {
                         program: name,
                         reason: chain(&e),
-                    })
+                    });
                 }
             }
         }
@@ -468,32 +523,36 @@ impl Sensor {
             config.emit_fork,
             &config.host_root,
         );
-        let (tx, rx) = sync_channel(config.queue.max(1));
-        let counters = Arc::new(Counters::default());
-        let stop = Arc::new(AtomicBool::new(false));
+        // Unbounded as a channel: the reader bounds it by the bytes queued.
+        let (tx, rx) = channel();
+        let shared = Arc::new(Shared::new(config.queue_bytes));
+        let stop = Arc::new(StopSignal::new()?);
         let reader = {
-            let counters = counters.clone();
+            let shared = shared.clone();
             let stop = stop.clone();
             std::thread::Builder::new()
                 .name("kdr-sensor-reader".into())
-                .spawn(move || read_loop(ring, pipeline, tx, counters, stop))?
+                .spawn(move || delivery::read_loop(ring, tx, shared, stop))?
         };
+        let attached = links.len();
         Ok(Sensor {
             bpf: Mutex::new(Some(bpf)),
+            links: Mutex::new(links),
             drops: Mutex::new(Some(drops)),
             final_kernel_drops: Mutex::new([0; 8]),
-            counters,
             stop,
             reader: Some(reader),
-            events: Mutex::new(Some(rx)),
+            events: Mutex::new(Some(Events::new(rx, pipeline, shared.clone()))),
+            shared,
             unattached,
             attached,
         })
     }
 
-    /// Takes the event channel, to read it from another thread. Events come in kernel order
-    /// per CPU; the channel disconnects after `stop` once drained. `None` once taken.
-    pub fn take_events(&self) -> Option<Receiver<kdr_model::Event>> {
+    /// Takes the events, to read them from another thread. Events come in kernel order per
+    /// CPU; `Events::recv` fails after `stop` once everything read was received. `None` once
+    /// taken.
+    pub fn take_events(&self) -> Option<Events> {
         self.events.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
@@ -529,7 +588,7 @@ impl Sensor {
 
     pub fn stats(&self) -> Stats {
         let kd = self.kernel_drops();
-        let c = &self.counters;
+        let c = &self.shared.counters;
         let kinds = Kind::ALL
             .iter()
             .map(|&k| {
@@ -552,19 +611,35 @@ impl Sensor {
     }
 
     /// Detaches every program, delivers what is still in the ring buffer, stops the reader.
-    /// Events already queued stay readable from `events()`.
+    /// Events already queued stay receivable (`recv_timeout`, or the taken `Events`). The
+    /// counters are final unless the events were taken and are still being received.
     pub fn stop(&mut self) -> Stats {
+        let mut bpf = self.bpf.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(bpf) = bpf.as_mut() {
+            let ids = std::mem::take(&mut *self.links.lock().unwrap_or_else(|e| e.into_inner()));
+            detach_all(bpf, ids);
+        }
         let kd = self.kernel_drops();
         *self
             .final_kernel_drops
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = kd;
-        // Dropping the object detaches its programs and closes its maps.
-        self.bpf.lock().unwrap_or_else(|e| e.into_inner()).take();
-        self.drops.lock().unwrap_or_else(|e| e.into_inner()).take();
-        self.stop.store(true, Ordering::SeqCst);
+        // Nothing new arrives now: the reader drains what is left and ends.
+        self.stop.raise();
         if let Some(h) = self.reader.take() {
             let _ = h.join();
+        }
+        // Closes the programs and maps.
+        drop(bpf);
+        self.drops.lock().unwrap_or_else(|e| e.into_inner()).take();
+        // Events not taken by another thread are converted now, so the counters are final.
+        if let Some(events) = self
+            .events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            events.convert_all();
         }
         self.stats()
     }
@@ -574,65 +649,6 @@ impl Drop for Sensor {
     fn drop(&mut self) {
         if self.reader.is_some() {
             self.stop();
-        }
-    }
-}
-
-/// Longest wait before records in the ring buffer are read (event latency bound).
-const POLL_MS: i32 = 20;
-
-fn read_loop(
-    mut ring: RingBuf<MapData>,
-    mut pipeline: pipeline::Pipeline,
-    tx: std::sync::mpsc::SyncSender<kdr_model::Event>,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
-) {
-    let fd = ring.as_raw_fd();
-    loop {
-        let stopping = stop.load(Ordering::SeqCst);
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        if !stopping {
-            // The kernel wakes us only for big batches; the timeout bounds the latency of
-            // the rest. SAFETY: pfd is a valid pollfd array of length 1 during the call.
-            unsafe { libc::poll(&mut pfd, 1, POLL_MS) };
-        }
-        while let Some(item) = ring.next() {
-            let kind_raw = item
-                .get(0..4)
-                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .unwrap_or(0);
-            let idx = (kind_raw as usize).min(7);
-            counters.received[idx].fetch_add(1, Ordering::Relaxed);
-            let rec = match wire::parse(&item) {
-                Ok(r) => r,
-                Err(e) => {
-                    counters.bad[idx].fetch_add(1, Ordering::Relaxed);
-                    log::debug!("{e}");
-                    continue;
-                }
-            };
-            drop(item);
-            let Some(ev) = pipeline.convert(rec) else {
-                continue;
-            };
-            match tx.try_send(ev) {
-                Ok(()) => counters.delivered[idx].fetch_add(1, Ordering::Relaxed),
-                Err(TrySendError::Full(_)) => {
-                    counters.queue_drops[idx].fetch_add(1, Ordering::Relaxed)
-                }
-                // Nobody listens any more: count, keep the kernel side drained.
-                Err(TrySendError::Disconnected(_)) => {
-                    counters.queue_drops[idx].fetch_add(1, Ordering::Relaxed)
-                }
-            };
-        }
-        if stopping {
-            return;
         }
     }
 }

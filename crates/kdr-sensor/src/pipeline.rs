@@ -1,38 +1,50 @@
 //! From decoded kernel records to `kdr_model::Event`s: process table, container attribution,
 //! clock conversion and event ids.
 
-use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::fs;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use kdr_model::{
     AddressFamily, Context, Event, FdKind, Payload, Process, RuntimeAction, RuntimeEvent,
     SocketAddress, Timestamp,
 };
+use rustc_hash::FxHashMap;
 
 use crate::cgroup::{parse_cgroup_path, parse_proc_cgroup, ContainerRef};
 use crate::meta::{ContainerInfo, MetaCache};
-use crate::proctable::{ProcEntry, ProcTable};
+use crate::proctable::{Image, ProcEntry, ProcTable};
 use crate::wire::{self, Body, Record};
 
 pub struct Pipeline {
     pub node: String,
-    boot: String,
+    /// `node:boot:`; an event's id is this and its sequence number.
+    id_prefix: String,
     seq: u64,
     /// CLOCK_REALTIME - CLOCK_MONOTONIC, ns; re-measured now and then so that clock
     /// adjustments (NTP) reach event times.
     wall_offset: i64,
-    offset_at: Instant,
+    /// When it was measured, on the records' clock (monotonic ns).
+    offset_at: u64,
     /// Host account names by uid (host processes only: a container has its own passwd).
-    users: HashMap<u32, String>,
+    users: FxHashMap<u32, String>,
     pub procs: ProcTable,
     meta: MetaCache,
-    /// cgroup id -> container (None: host).
-    cgroups: HashMap<u64, Option<ContainerRef>>,
+    cgroups: FxHashMap<u64, CgroupEntry>,
     pub emit_fork: bool,
 }
+
+/// What a cgroup id belongs to (`None`: the host).
+struct CgroupEntry {
+    container: Option<ContainerRef>,
+    /// Learnt from an exec record's cgroup path, which is authoritative; a /proc reading may
+    /// race with a move between cgroups, so the next exec from the cgroup re-checks it.
+    from_exec: bool,
+}
+
+const OFFSET_REFRESH_NS: u64 = 60_000_000_000;
+const MAX_CGROUPS: usize = 65536;
 
 fn clock_ns(clock: libc::clockid_t) -> i64 {
     let mut ts = libc::timespec {
@@ -95,7 +107,7 @@ fn addr(family: u16, raw: &[u8; 16], port: u16, path: &str) -> SocketAddress {
 }
 
 /// uid -> name from a passwd file's text.
-pub fn parse_passwd(text: &str) -> HashMap<u32, String> {
+pub fn parse_passwd(text: &str) -> FxHashMap<u32, String> {
     text.lines()
         .filter_map(|l| {
             let mut f = l.split(':');
@@ -117,64 +129,81 @@ impl Pipeline {
         let mut procs = ProcTable::new(max_ancestors);
         procs.seed_from_proc();
         Pipeline {
+            id_prefix: format!("{node}:{}:", boot_id_prefix()),
             node,
-            boot: boot_id_prefix(),
             seq: 0,
             wall_offset: wall_offset(),
-            offset_at: Instant::now(),
+            offset_at: clock_ns(libc::CLOCK_MONOTONIC) as u64,
             users: fs::read_to_string(host_root.join("etc/passwd"))
                 .map(|t| parse_passwd(&t))
                 .unwrap_or_default(),
             procs,
             meta,
-            cgroups: HashMap::new(),
+            cgroups: FxHashMap::default(),
             emit_fork,
         }
     }
 
+    /// The container a record's cgroup belongs to: cached per cgroup id, worked out from the
+    /// exec record's cgroup path or, for a cgroup first seen in another record, from /proc.
     fn container(&mut self, rec: &Record) -> Option<ContainerRef> {
-        if let Body::Exec(e) = &rec.body {
-            // Exec records carry the cgroup path: authoritative, and the first sign of a
-            // new container, so its metadata is (re)read now.
-            let c = parse_cgroup_path(&e.cgroup);
-            if let Some(c) = &c {
-                if !self.cgroups.contains_key(&rec.hdr.cgroup_id) {
-                    self.meta.invalidate(&c.id);
-                }
+        let exec = match &rec.body {
+            Body::Exec(e) => Some(e),
+            _ => None,
+        };
+        if let Some(known) = self.cgroups.get(&rec.hdr.cgroup_id) {
+            if known.from_exec || exec.is_none() {
+                return known.container.clone();
             }
-            if self.cgroups.len() > 65536 {
-                self.cgroups.clear();
+        }
+        let container = match exec {
+            Some(e) => parse_cgroup_path(&e.cgroup),
+            None => {
+                let text = fs::read_to_string(format!("/proc/{}/cgroup", rec.hdr.tgid)).ok()?;
+                parse_proc_cgroup(&text)
             }
-            self.cgroups.insert(rec.hdr.cgroup_id, c.clone());
-            return c;
+        };
+        // A cgroup not seen before: its container may have just (re)started, so its
+        // metadata is read again.
+        if let Some(c) = &container {
+            self.meta.invalidate(&c.id);
         }
-        if let Some(c) = self.cgroups.get(&rec.hdr.cgroup_id) {
-            return c.clone();
+        if self.cgroups.len() >= MAX_CGROUPS {
+            self.cgroups.clear();
         }
-        let text = fs::read_to_string(format!("/proc/{}/cgroup", rec.hdr.tgid)).ok()?;
-        let c = parse_proc_cgroup(&text);
-        self.cgroups.insert(rec.hdr.cgroup_id, c.clone());
-        c
+        self.cgroups.insert(
+            rec.hdr.cgroup_id,
+            CgroupEntry {
+                container: container.clone(),
+                from_exec: exec.is_some(),
+            },
+        );
+        container
     }
 
     /// Turns one record into an event, updating the process table. `None` for records that
     /// only maintain state (fork, unless asked for).
     pub fn convert(&mut self, rec: Record) -> Option<Event> {
-        self.procs.purge();
-        if self.offset_at.elapsed() > Duration::from_secs(60) {
+        let (tgid, ppid, now) = (rec.hdr.tgid, rec.hdr.ppid, rec.hdr.ktime);
+        self.procs.purge(now);
+        if now.saturating_sub(self.offset_at) > OFFSET_REFRESH_NS {
             self.wall_offset = wall_offset();
-            self.offset_at = Instant::now();
+            self.offset_at = now;
         }
-        let h = &rec.hdr;
-        let (tgid, ppid) = (h.tgid, h.ppid);
-        let container = self.container(&rec);
-        let info: Option<ContainerInfo> = container.as_ref().map(|c| {
-            self.meta.get(c).unwrap_or_else(|| ContainerInfo {
-                id: c.id.clone(),
+        // Forks only keep the process tree, unless asked for: nothing else to build.
+        if let Body::Fork { child_tgid } = rec.body {
+            self.procs.fork(tgid, child_tgid);
+            if !self.emit_fork {
+                return None;
+            }
+        }
+        let info = self.container(&rec).map(|c| {
+            self.meta.get(&c).unwrap_or(ContainerInfo {
+                id: c.id,
                 ..Default::default()
             })
         });
-        let h = &rec.hdr;
+        let Record { hdr: h, body, .. } = rec;
         let mut process = Process {
             pid: h.pid,
             tgid,
@@ -182,56 +211,49 @@ impl Pipeline {
             uid: h.uid,
             gid: h.gid,
             euid: h.euid,
-            comm: h.comm.clone(),
+            comm: h.comm.into_owned(),
             start_time: (h.start_time != 0)
                 .then(|| Timestamp(h.start_time as i64 + self.wall_offset)),
             ..Default::default()
         };
-        let action = match rec.body {
+        let action = match body {
             Body::Exec(e) => {
-                process.exe = e.exe.clone();
-                process.args = e.args.clone();
+                let image = Image::new(
+                    e.exe.into_owned(),
+                    e.args,
+                    e.cwd.into_owned(),
+                    e.upper_layer,
+                );
+                process.exe = image.exe.clone();
+                process.args = image.args.clone();
+                process.cwd = image.cwd.clone();
                 process.args_truncated = e.args_truncated;
-                process.cwd = e.cwd.clone();
                 process.stdio = e.stdio.map(fd_kind);
                 process.exe_upper_layer = e.upper_layer;
-                self.procs.exec(
-                    tgid,
-                    ProcEntry {
-                        exe: e.exe,
-                        args: e.args,
-                        cwd: e.cwd,
-                        ppid,
-                        cgroup_id: h.cgroup_id,
-                        upper_layer: e.upper_layer,
-                        ..Default::default()
-                    },
-                );
+                self.procs.exec(tgid, ProcEntry::new(image, ppid));
                 RuntimeAction::Exec
             }
-            Body::Fork { child_tgid } => {
-                self.procs.fork(tgid, child_tgid);
-                if !self.emit_fork {
-                    return None;
-                }
-                RuntimeAction::Fork {
-                    child_pid: child_tgid,
-                }
-            }
+            Body::Fork { child_tgid } => RuntimeAction::Fork {
+                child_pid: child_tgid,
+            },
             Body::Exit { code } => RuntimeAction::Exit { code },
             Body::File(f) => match f.op {
-                wire::F_UNLINK => RuntimeAction::Unlink { path: f.path },
-                wire::F_RENAME => RuntimeAction::Rename {
-                    from: f.path,
-                    to: f.path2,
+                wire::F_UNLINK => RuntimeAction::Unlink {
+                    path: f.path.into_owned(),
                 },
-                wire::F_UTIMES => RuntimeAction::Utimes { path: f.path },
+                wire::F_RENAME => RuntimeAction::Rename {
+                    from: f.path.into_owned(),
+                    to: f.path2.into_owned(),
+                },
+                wire::F_UTIMES => RuntimeAction::Utimes {
+                    path: f.path.into_owned(),
+                },
                 wire::F_CHMOD => RuntimeAction::Chmod {
-                    path: f.path,
+                    path: f.path.into_owned(),
                     mode: f.mode,
                 },
                 _ => RuntimeAction::Open {
-                    path: f.path,
+                    path: f.path.into_owned(),
                     flags: f.flags,
                     result: f.result,
                 },
@@ -269,7 +291,11 @@ impl Pipeline {
                     // A target numbered in a container's pid namespace is not in the
                     // host-pid process table.
                     let target_exe = (target > 0 && p.pid_ns_level == 0)
-                        .then(|| self.procs.lookup(target as u32, 0).map(|e| e.exe.clone()))
+                        .then(|| {
+                            self.procs
+                                .lookup(target as u32, 0)
+                                .map(|e| e.image.exe.clone())
+                        })
                         .flatten()
                         .filter(|e| !e.is_empty());
                     RuntimeAction::Kill {
@@ -278,27 +304,29 @@ impl Pipeline {
                         target_exe,
                     }
                 }
-                wire::P_MEMFD => RuntimeAction::MemfdCreate { name: p.s1 },
+                wire::P_MEMFD => RuntimeAction::MemfdCreate {
+                    name: p.s1.into_owned(),
+                },
                 wire::P_MODULE => RuntimeAction::ModuleLoad {
-                    name: if p.s1.is_empty() { p.s2 } else { p.s1 },
+                    name: if p.s1.is_empty() { p.s2 } else { p.s1 }.into_owned(),
                 },
                 _ => RuntimeAction::Mount {
-                    source: p.s1,
-                    target: p.s2,
-                    fstype: p.s3,
+                    source: p.s1.into_owned(),
+                    target: p.s2.into_owned(),
+                    fstype: p.s3.into_owned(),
                 },
             },
         };
         if !matches!(action, RuntimeAction::Exec) {
             if let Some(e) = self.procs.lookup(tgid, ppid) {
-                process.exe = e.exe.clone();
-                process.args = e.args.clone();
-                process.cwd = e.cwd.clone();
-                process.exe_upper_layer = e.upper_layer;
+                process.exe = e.image.exe.clone();
+                process.args = e.image.args.clone();
+                process.cwd = e.image.cwd.clone();
+                process.exe_upper_layer = e.image.upper_layer;
             }
         }
         if matches!(action, RuntimeAction::Exit { .. }) {
-            self.procs.exit(tgid);
+            self.procs.exit(tgid, now);
         }
         process.ancestors = self.procs.ancestors(ppid);
         if info.is_none() {
@@ -306,24 +334,41 @@ impl Pipeline {
         }
 
         self.seq += 1;
-        let context = Context {
-            node: Some(self.node.clone()),
-            container_id: info.as_ref().map(|i| i.id.clone()),
-            container_name: info.as_ref().and_then(|i| i.name.clone()),
-            pod: info.as_ref().and_then(|i| i.pod.clone()),
-            namespace: info.as_ref().and_then(|i| i.namespace.clone()),
-            image: info.as_ref().and_then(|i| i.image.clone()),
-            identity: process.user.clone(),
-            ..Default::default()
+        let mut id = String::with_capacity(self.id_prefix.len() + 20);
+        id.push_str(&self.id_prefix);
+        let _ = write!(id, "{}", self.seq);
+        let (context, container_privileged, image_id) = match info {
+            Some(i) => (
+                Context {
+                    node: Some(self.node.clone()),
+                    container_id: Some(i.id),
+                    container_name: i.name,
+                    pod: i.pod,
+                    namespace: i.namespace,
+                    image: i.image,
+                    ..Default::default()
+                },
+                i.privileged,
+                i.image_id,
+            ),
+            None => (
+                Context {
+                    node: Some(self.node.clone()),
+                    identity: process.user.clone(),
+                    ..Default::default()
+                },
+                None,
+                None,
+            ),
         };
         Some(Event {
-            id: format!("{}:{}:{}", self.node, self.boot, self.seq),
-            time: Timestamp(h.ktime as i64 + self.wall_offset),
+            id,
+            time: Timestamp(now as i64 + self.wall_offset),
             context,
             payload: Payload::Runtime(Box::new(RuntimeEvent {
                 process,
-                container_privileged: info.as_ref().and_then(|i| i.privileged),
-                image_id: info.as_ref().and_then(|i| i.image_id.clone()),
+                container_privileged,
+                image_id,
                 cgroup_id: h.cgroup_id,
                 mnt_ns: h.mntns,
                 action,

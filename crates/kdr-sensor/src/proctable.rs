@@ -1,39 +1,79 @@
 //! The sensor's process table: what each live process runs, and its parent, so that every
 //! event carries its lineage. Seeded from /proc for processes older than the sensor.
 
-use std::collections::HashMap;
 use std::fs;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use kdr_model::Ancestor;
+use rustc_hash::FxHashMap;
 
-#[derive(Clone, Debug, Default)]
-pub struct ProcEntry {
+/// What a process runs, from its exec (or /proc). Shared, not copied, by the children it
+/// forks until they exec themselves.
+#[derive(Debug, Default, PartialEq)]
+pub struct Image {
     pub exe: String,
     pub args: Vec<String>,
     pub cwd: String,
-    pub ppid: u32,
-    pub cgroup_id: u64,
     pub upper_layer: bool,
-    pub(crate) exited: Option<Instant>,
+    /// argv cut for the ancestor lists of descendants' events, when it is longer than that
+    /// bound (computed once, not per event).
+    ancestor_args: Option<Vec<String>>,
 }
 
+impl Image {
+    pub fn new(exe: String, args: Vec<String>, cwd: String, upper_layer: bool) -> Self {
+        let cut = args.iter().map(String::len).sum::<usize>() > ANCESTOR_ARGS_BYTES;
+        Image {
+            ancestor_args: cut.then(|| bounded_args(&args)),
+            exe,
+            args,
+            cwd,
+            upper_layer,
+        }
+    }
+
+    fn ancestor_args(&self) -> &[String] {
+        self.ancestor_args.as_deref().unwrap_or(&self.args)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ProcEntry {
+    pub image: Arc<Image>,
+    pub ppid: u32,
+    /// When it exited (monotonic ns, the records' clock).
+    exited_at: Option<u64>,
+}
+
+impl ProcEntry {
+    pub fn new(image: Image, ppid: u32) -> Self {
+        ProcEntry {
+            image: Arc::new(image),
+            ppid,
+            exited_at: None,
+        }
+    }
+}
+
+/// Keyed by tgid. Time is the records' own clock (kernel monotonic ns), so keeping the table
+/// costs no clock reads.
 pub struct ProcTable {
-    map: HashMap<u32, ProcEntry>,
+    map: FxHashMap<u32, ProcEntry>,
     max_ancestors: usize,
-    last_purge: Instant,
+    last_purge: u64,
 }
 
 /// Exited processes stay a little: their children's and their own late events still need them.
-const LINGER: Duration = Duration::from_secs(10);
+const LINGER_NS: u64 = 10_000_000_000;
+const PURGE_EVERY_NS: u64 = 1_000_000_000;
 const MAX_ENTRIES: usize = 1 << 17;
 
 impl ProcTable {
     pub fn new(max_ancestors: usize) -> Self {
         ProcTable {
-            map: HashMap::new(),
+            map: FxHashMap::default(),
             max_ancestors,
-            last_purge: Instant::now(),
+            last_purge: 0,
         }
     }
 
@@ -63,28 +103,38 @@ impl ProcTable {
         self.map.insert(tgid, entry);
     }
 
-    /// A new process starts as a copy of its parent.
+    /// A new process starts as its parent: same image, shared.
     pub fn fork(&mut self, parent: u32, child: u32) {
-        let mut e = self.lookup(parent, 0).cloned().unwrap_or_default();
-        e.ppid = parent;
-        e.exited = None;
-        self.map.insert(child, e);
+        let image = self
+            .lookup(parent, 0)
+            .map(|e| e.image.clone())
+            .unwrap_or_default();
+        self.map.insert(
+            child,
+            ProcEntry {
+                image,
+                ppid: parent,
+                exited_at: None,
+            },
+        );
     }
 
-    pub fn exit(&mut self, tgid: u32) {
+    pub fn exit(&mut self, tgid: u32, now: u64) {
         if let Some(e) = self.map.get_mut(&tgid) {
-            e.exited = Some(Instant::now());
+            e.exited_at = Some(now);
         }
     }
 
-    /// The entry for a process, loaded from /proc or inherited from its parent when unknown.
+    /// The entry for a process; on a miss, read from /proc or inherited from its parent.
     pub fn lookup(&mut self, tgid: u32, ppid: u32) -> Option<&ProcEntry> {
         if !self.map.contains_key(&tgid) {
             let e = read_proc(tgid).or_else(|| {
-                let mut p = self.map.get(&ppid)?.clone();
-                p.ppid = ppid;
-                p.exited = None;
-                Some(p)
+                let image = self.map.get(&ppid)?.image.clone();
+                Some(ProcEntry {
+                    image,
+                    ppid,
+                    exited_at: None,
+                })
             })?;
             self.map.insert(tgid, e);
         }
@@ -100,8 +150,8 @@ impl ProcTable {
             let next = e.ppid;
             out.push(Ancestor {
                 pid,
-                exe: e.exe.clone(),
-                args: bounded_args(&e.args),
+                exe: e.image.exe.clone(),
+                args: e.image.ancestor_args().to_vec(),
             });
             if pid == 1 || next == pid {
                 break;
@@ -111,19 +161,19 @@ impl ProcTable {
         out
     }
 
-    /// Drops exited processes after a while; bounded in any case.
-    pub fn purge(&mut self) {
-        let now = Instant::now();
-        if now.duration_since(self.last_purge) < Duration::from_secs(1)
-            && self.map.len() < MAX_ENTRIES
-        {
+    /// Drops processes that exited a while before `now` (the latest record's time), at most
+    /// once a second unless the table is full; bounded in any case.
+    pub fn purge(&mut self, now: u64) {
+        if now.saturating_sub(self.last_purge) < PURGE_EVERY_NS && self.map.len() < MAX_ENTRIES {
             return;
         }
         self.last_purge = now;
-        self.map
-            .retain(|_, e| e.exited.is_none_or(|t| now.duration_since(t) < LINGER));
+        self.map.retain(|_, e| {
+            e.exited_at
+                .is_none_or(|t| now.saturating_sub(t) < LINGER_NS)
+        });
         if self.map.len() >= MAX_ENTRIES {
-            self.map.retain(|_, e| e.exited.is_none());
+            self.map.retain(|_, e| e.exited_at.is_none());
         }
     }
 }
@@ -168,49 +218,42 @@ fn read_proc(pid: u32) -> Option<ProcEntry> {
     let args = fs::read(format!("/proc/{pid}/cmdline"))
         .map(|b| crate::wire::split_args(&b))
         .unwrap_or_default();
-    Some(ProcEntry {
-        exe,
-        args,
-        cwd,
-        ppid,
-        ..Default::default()
-    })
+    Some(ProcEntry::new(Image::new(exe, args, cwd, false), ppid))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn image(exe: &str, args: &[&str]) -> Image {
+        Image::new(
+            exe.into(),
+            args.iter().map(|a| a.to_string()).collect(),
+            String::new(),
+            false,
+        )
+    }
+
     #[test]
     fn lineage_from_exec_and_fork() {
         let mut t = ProcTable::new(4);
         // pids far above pid_max so that /proc never answers for them
         let (a, b, c) = (4_000_000_001, 4_000_000_002, 4_000_000_003);
-        t.exec(
-            a,
-            ProcEntry {
-                exe: "/bin/bash".into(),
-                args: vec!["bash".into()],
-                ppid: 0,
-                ..Default::default()
-            },
-        );
+        t.exec(a, ProcEntry::new(image("/bin/bash", &["bash"]), 0));
         t.fork(a, b);
-        t.exec(
-            b,
-            ProcEntry {
-                exe: "/usr/bin/curl".into(),
-                ppid: a,
-                ..Default::default()
-            },
-        );
+        // The child shares its parent's image until it execs.
+        let (ia, ib) = (&t.map[&a].image, &t.map[&b].image);
+        assert!(Arc::ptr_eq(ia, ib));
+        assert_eq!(t.map[&b].ppid, a);
+        t.exec(b, ProcEntry::new(image("/usr/bin/curl", &[]), a));
         // c was never seen: inherits from its parent b
         let e = t.lookup(c, b).unwrap();
-        assert_eq!(e.exe, "/usr/bin/curl");
+        assert_eq!(e.image.exe, "/usr/bin/curl");
         let anc = t.ancestors(b);
         assert_eq!(anc.len(), 2);
         assert_eq!(anc[0].exe, "/usr/bin/curl");
         assert_eq!(anc[1].exe, "/bin/bash");
+        assert_eq!(anc[1].args, vec!["bash"]);
     }
 
     #[test]
@@ -218,22 +261,10 @@ mod tests {
         let mut t = ProcTable::new(3);
         let base = 4_100_000_000;
         for i in 0..10 {
-            t.exec(
-                base + i,
-                ProcEntry {
-                    ppid: base + i + 1,
-                    ..Default::default()
-                },
-            );
+            t.exec(base + i, ProcEntry::new(Image::default(), base + i + 1));
         }
         assert_eq!(t.ancestors(base).len(), 3);
-        t.exec(
-            base + 20,
-            ProcEntry {
-                ppid: base + 20,
-                ..Default::default()
-            },
-        );
+        t.exec(base + 20, ProcEntry::new(Image::default(), base + 20));
         assert_eq!(t.ancestors(base + 20).len(), 1);
     }
 
@@ -245,6 +276,34 @@ mod tests {
         assert_eq!(b[0], "a");
         assert!(b[1].len() < ANCESTOR_ARGS_BYTES);
         assert!(b[1].chars().all(|c| c == 'é'));
+        // The image keeps its full argv and cuts it once for descendants.
+        let mut t = ProcTable::new(2);
+        let (p, c) = (4_200_000_001, 4_200_000_002);
+        t.exec(
+            p,
+            ProcEntry::new(
+                Image::new(String::new(), args.clone(), String::new(), false),
+                0,
+            ),
+        );
+        t.exec(c, ProcEntry::new(image("/bin/true", &[]), p));
+        assert_eq!(t.map[&p].image.args, args);
+        assert_eq!(t.ancestors(p)[0].args, b);
+    }
+
+    #[test]
+    fn exited_processes_linger_then_go() {
+        let mut t = ProcTable::new(2);
+        let (live, gone) = (4_250_000_001, 4_250_000_002);
+        t.exec(live, ProcEntry::new(image("/bin/sleep", &[]), 0));
+        t.exec(gone, ProcEntry::new(image("/bin/true", &[]), live));
+        let t0 = 5 * LINGER_NS;
+        t.exit(gone, t0);
+        t.purge(t0 + LINGER_NS / 2);
+        assert!(t.map.contains_key(&gone), "still lingering");
+        t.purge(t0 + LINGER_NS + PURGE_EVERY_NS);
+        assert!(!t.map.contains_key(&gone));
+        assert!(t.map.contains_key(&live));
     }
 
     #[test]
@@ -252,7 +311,7 @@ mod tests {
         let mut t = ProcTable::new(8);
         let me = std::process::id();
         let e = t.lookup(me, 0).unwrap();
-        assert!(!e.exe.is_empty());
-        assert!(!e.args.is_empty());
+        assert!(!e.image.exe.is_empty());
+        assert!(!e.image.args.is_empty());
     }
 }

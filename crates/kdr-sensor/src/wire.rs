@@ -1,8 +1,10 @@
 //! Decoding of the records the kernel programs write (layout: `bpf/sensor.h`).
 //!
 //! Records come from the kernel but are still treated as untrusted input: every length is
-//! bounds-checked and a short or inconsistent record is an error, never a panic.
+//! bounds-checked and a short or inconsistent record is an error, never a panic. Text fields
+//! borrow from the record (copied only when not UTF-8), so fields nobody uses cost nothing.
 
+use std::borrow::Cow;
 use std::fmt;
 
 pub const HDR_LEN: usize = 80;
@@ -81,7 +83,7 @@ impl fmt::Display for WireError {
 }
 
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Header {
+pub struct Header<'a> {
     pub ktime: u64,
     pub pid: u32,
     pub tgid: u32,
@@ -92,14 +94,14 @@ pub struct Header {
     pub cgroup_id: u64,
     pub mntns: u64,
     pub start_time: u64,
-    pub comm: String,
+    pub comm: Cow<'a, str>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Exec {
-    pub exe: String,
-    pub cwd: String,
-    pub cgroup: String,
+pub struct Exec<'a> {
+    pub exe: Cow<'a, str>,
+    pub cwd: Cow<'a, str>,
+    pub cgroup: Cow<'a, str>,
     pub args: Vec<String>,
     pub args_truncated: bool,
     pub upper_layer: bool,
@@ -108,17 +110,17 @@ pub struct Exec {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct FileOp {
+pub struct FileOp<'a> {
     pub op: u32,
     pub flags: u32,
     pub mode: u32,
     pub result: i64,
-    pub path: String,
-    pub path2: String,
+    pub path: Cow<'a, str>,
+    pub path2: Cow<'a, str>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct NetOp {
+pub struct NetOp<'a> {
     pub op: u32,
     pub fd: i32,
     pub result: i64,
@@ -128,36 +130,36 @@ pub struct NetOp {
     pub raddr: [u8; 16],
     pub laddr: [u8; 16],
     /// Unix socket path; abstract names start with '@'.
-    pub path: String,
+    pub path: Cow<'a, str>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct ProcOp {
+pub struct ProcOp<'a> {
     pub op: u32,
     /// For kill: the caller's pid namespace level (0: the target is a host pid).
     pub pid_ns_level: u32,
     pub a: u64,
     pub b: u64,
-    pub s1: String,
-    pub s2: String,
-    pub s3: String,
+    pub s1: Cow<'a, str>,
+    pub s2: Cow<'a, str>,
+    pub s3: Cow<'a, str>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum Body {
-    Exec(Exec),
+pub enum Body<'a> {
+    Exec(Exec<'a>),
     Exit { code: i32 },
     Fork { child_tgid: u32 },
-    File(FileOp),
-    Net(NetOp),
-    Proc(ProcOp),
+    File(FileOp<'a>),
+    Net(NetOp<'a>),
+    Proc(ProcOp<'a>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub struct Record {
+pub struct Record<'a> {
     pub kind: Kind,
-    pub hdr: Header,
-    pub body: Body,
+    pub hdr: Header<'a>,
+    pub body: Body<'a>,
 }
 
 /// Little-endian reads with bounds checks.
@@ -196,7 +198,7 @@ impl<'a> Reader<'a> {
         Ok(a)
     }
     /// A string field of `len` bytes (NUL included) at `*off`; advances `*off`.
-    fn string(&self, off: &mut usize, len: usize) -> Result<String, WireError> {
+    fn string(&self, off: &mut usize, len: usize) -> Result<Cow<'a, str>, WireError> {
         let b = self.bytes(*off, len)?;
         *off += len;
         Ok(cstr(b))
@@ -204,9 +206,9 @@ impl<'a> Reader<'a> {
 }
 
 /// Text up to the first NUL, lossily decoded (paths and argv need not be UTF-8).
-pub fn cstr(b: &[u8]) -> String {
+pub fn cstr(b: &[u8]) -> Cow<'_, str> {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    String::from_utf8_lossy(&b[..end]).into_owned()
+    String::from_utf8_lossy(&b[..end])
 }
 
 /// Splits a NUL-separated argv block. A trailing piece without NUL is kept (truncated argv).
@@ -220,7 +222,7 @@ pub fn split_args(b: &[u8]) -> Vec<String> {
         .collect()
 }
 
-pub fn parse(buf: &[u8]) -> Result<Record, WireError> {
+pub fn parse(buf: &[u8]) -> Result<Record<'_>, WireError> {
     let r = Reader { buf };
     let kind_raw = r.u32(0)?;
     let kind =
@@ -287,7 +289,7 @@ pub fn parse(buf: &[u8]) -> Result<Record, WireError> {
             let raw = r.bytes(f + 56, plen)?;
             let path = match raw.split_first() {
                 // Abstract unix names start with NUL; shown with '@' as ss(8) does.
-                Some((0, rest)) if !rest.is_empty() => format!("@{}", cstr(rest)),
+                Some((0, rest)) if !rest.is_empty() => Cow::Owned(format!("@{}", cstr(rest))),
                 _ => cstr(raw),
             };
             Body::Net(NetOp {

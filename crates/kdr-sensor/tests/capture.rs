@@ -612,3 +612,172 @@ fn long_paths_are_cut_not_lost() {
     assert!(path.len() >= 500 && path.len() <= 511, "{}", path.len());
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// Runs a perl script (Debian's essential perl-base: raw syscalls without a compiler) with
+/// arguments; perl's `syscall` passes numbers as integers and strings as pointers.
+fn perl(script: &str, args: &[&str]) {
+    let out = Command::new("perl")
+        .args(["-MPOSIX", "-e", script])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "perl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn with_marker(e: &Event, m: &str) -> bool {
+    rt(e).process.args.iter().any(|a| a == m)
+}
+
+#[test]
+fn clone_with_namespace_flags() {
+    let Some(s) = sensor() else { return };
+    const CLONE_NEWNS: u64 = 0x0002_0000;
+    const CLONE_NEWUTS: u64 = 0x0400_0000;
+    const SIGCHLD: u64 = 17;
+    let m = marker("clone");
+    // A plain fork first (not reported: no namespace flags), then clone(2) with CLONE_NEWNS and
+    // clone3(2) with CLONE_NEWUTS; each child exits at once.
+    perl(
+        r#"
+        my $f = fork() // die "fork: $!";
+        POSIX::_exit(0) if $f == 0;
+        waitpid($f, 0);
+        my $r = syscall(56, 0x00020000 | 17, 0, 0, 0, 0);
+        POSIX::_exit(0) if $r == 0;
+        die "clone: $!" if $r < 0;
+        waitpid($r, 0);
+        my $args = pack("Q11", 0x04000000, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0);
+        $r = syscall(435, $args, length $args);
+        POSIX::_exit(0) if $r == 0;
+        die "clone3: $!" if $r < 0;
+        waitpid($r, 0);
+        "#,
+        &[&m],
+    );
+    let mine = m.as_str();
+    let clone_with = |flags: u64| {
+        move |e: &Event| {
+            with_marker(e, mine)
+                && matches!(rt(e).action, RuntimeAction::Clone { flags: f } if f == flags)
+        }
+    };
+    let e = wait_for(s, "clone(CLONE_NEWNS)", clone_with(CLONE_NEWNS | SIGCHLD));
+    assert!(
+        rt(&e).process.exe.ends_with("perl"),
+        "{}",
+        rt(&e).process.exe
+    );
+    wait_for(s, "clone3(CLONE_NEWUTS)", clone_with(CLONE_NEWUTS));
+    // The fork came first, so had it been reported it would be here by now.
+    let clones = s
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| with_marker(e, &m) && matches!(rt(e).action, RuntimeAction::Clone { .. }))
+        .count();
+    assert_eq!(clones, 2, "only the clones with namespace flags");
+}
+
+#[test]
+fn ptrace_attach_and_seize_of_another_process() {
+    let Some(s) = sensor() else { return };
+    const PTRACE_ATTACH: i64 = 16;
+    const PTRACE_SEIZE: i64 = 0x4206;
+    let mut victim = Command::new("sleep").arg("60").spawn().unwrap();
+    let vpid = victim.id();
+    let m = marker("ptrace");
+    // Attach, wait for the stop, detach (not reported); then seize (released when perl exits).
+    perl(
+        r#"
+        my $p = 0 + $ARGV[0];
+        syscall(101, 16, $p, 0, 0) == 0 or die "attach: $!";
+        waitpid($p, 0);
+        syscall(101, 17, $p, 0, 0) == 0 or die "detach: $!";
+        syscall(101, 0x4206, $p, 0, 0) == 0 or die "seize: $!";
+        "#,
+        &[&vpid.to_string(), &m],
+    );
+    let _ = victim.kill();
+    let _ = victim.wait();
+    let mine = m.as_str();
+    let ptrace = |request: i64| {
+        move |e: &Event| {
+            with_marker(e, mine)
+                && rt(e).action
+                    == RuntimeAction::Ptrace {
+                        request,
+                        target_pid: vpid,
+                    }
+        }
+    };
+    let e = wait_for(s, "PTRACE_ATTACH", ptrace(PTRACE_ATTACH));
+    assert!(
+        rt(&e).process.exe.ends_with("perl"),
+        "{}",
+        rt(&e).process.exe
+    );
+    wait_for(s, "PTRACE_SEIZE", ptrace(PTRACE_SEIZE));
+    // Detaching is not an attack: not reported, and it came before the seize.
+    assert!(!s
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| with_marker(e, &m)
+            && matches!(rt(e).action, RuntimeAction::Ptrace { request: 17, .. })));
+}
+
+/// A module image the kernel refuses (no symbols, no .modinfo), well-formed enough to carry the
+/// name in its struct module (offset 24: after the state and a list head) in
+/// .gnu.linkonce.this_module; init_module(2) with it, then finit_module(2) with it as a file.
+const MODULE_SCRIPT: &str = r#"
+    my ($name, $path) = @ARGV;
+    my $strtab = "\0.shstrtab\0.gnu.linkonce.this_module\0";
+    my $module = pack("x24 a56 x688", $name);
+    my ($str_off, $mod_off) = (64, 128);
+    my $sh_off = $mod_off + length $module;
+    my $ehdr = pack("a4 C C C C x8 v v V Q Q Q V v v v v v v",
+        "\x7fELF", 2, 1, 1, 0, 1, 62, 1, 0, 0, $sh_off, 0, 64, 0, 0, 64, 3, 1);
+    my $shdrs = pack("x64")
+        . pack("V V Q Q Q Q V V Q Q", 1, 3, 0, 0, $str_off, length $strtab, 0, 0, 1, 0)
+        . pack("V V Q Q Q Q V V Q Q", 11, 1, 3, 0, $mod_off, length $module, 0, 0, 64, 0);
+    my $image = $ehdr . pack("x" . ($str_off - 64)) . $strtab
+        . pack("x" . ($mod_off - $str_off - length $strtab)) . $module . $shdrs;
+    syscall(175, $image, length $image, "kdr_test=1") == -1 or die "a bogus module loaded";
+    open(my $f, ">", $path) or die "$path: $!";
+    print $f $image;
+    close $f;
+    open($f, "<", $path) or die "$path: $!";
+    syscall(313, fileno($f), "kdr_test=1", 0) == -1 or die "a bogus module loaded";
+"#;
+
+#[test]
+fn module_loading_attempts_with_their_names() {
+    let Some(s) = sensor() else { return };
+    let st = s._sensor.stats();
+    if st.unattached.iter().any(|p| p == "enter_init_module") {
+        println!("SKIPPED: this kernel has no module loading (no init_module tracepoint)");
+        return;
+    }
+    let m = marker("mod");
+    let path = std::env::temp_dir().join(format!("{m}.ko"));
+    let path_text = path.display().to_string();
+    perl(MODULE_SCRIPT, &[&m, &path_text]);
+    let _ = std::fs::remove_file(&path);
+    let mine = m.as_str();
+    let module = |name: &str| {
+        let name = name.to_string();
+        move |e: &Event| {
+            with_marker(e, mine)
+                && matches!(&rt(e).action, RuntimeAction::ModuleLoad { name: n } if *n == name)
+        }
+    };
+    // init_module: the name inside the image; finit_module: the file.
+    wait_for(s, "init_module", module(mine));
+    wait_for(s, "finit_module", module(&path_text));
+}
