@@ -208,7 +208,8 @@ impl Store {
         let mut tx = self.db.transaction().during("starting an ingest batch")?;
         // Turning events into rows (JSON columns above all) is a good part of the work; a
         // helper thread does it chunk by chunk while this one inserts, so a second core
-        // overlaps the two. Small batches are not worth a thread.
+        // overlaps the two. Small batches are not worth a thread. Chunks are small so that a
+        // chunk's text is still in the CPU caches when SQLite copies it.
         let inserts = &self.hunting_inserts;
         let mut insert_chunk = |tx: &mut dyn Tx, chunk: RowChunk<'_>| -> Result<(), StoreError> {
             for (table, (event_indexes, rows)) in chunk.into_iter().enumerate() {
@@ -230,11 +231,13 @@ impl Store {
             }
             Ok(())
         };
-        if events.len() <= ROW_CHUNK {
-            insert_chunk(tx.as_mut(), row_chunk(events, 0))?;
+        if events.len() < PIPELINE_MIN_EVENTS {
+            for (index, chunk) in events.chunks(ROW_CHUNK).enumerate() {
+                insert_chunk(tx.as_mut(), row_chunk(chunk, index * ROW_CHUNK))?;
+            }
         } else {
             std::thread::scope(|scope| -> Result<(), StoreError> {
-                let (sender, receiver) = std::sync::mpsc::sync_channel::<RowChunk<'_>>(4);
+                let (sender, receiver) = std::sync::mpsc::sync_channel::<RowChunk<'_>>(2);
                 scope.spawn(move || {
                     for (index, chunk) in events.chunks(ROW_CHUNK).enumerate() {
                         // A closed channel means the inserting side failed: stop.
@@ -862,8 +865,12 @@ impl Store {
 /// indexes in the batch, and the rows.
 type RowChunk<'a> = Vec<(Vec<usize>, Vec<Vec<Value<'a>>>)>;
 
-/// Events per chunk handed from the row-building thread to the inserting one.
-const ROW_CHUNK: usize = 1024;
+/// Events per chunk handed from the row-building thread to the inserting one (64 events'
+/// rows are about 50 KB).
+const ROW_CHUNK: usize = 64;
+
+/// Batches from this size on build their rows on a helper thread.
+const PIPELINE_MIN_EVENTS: usize = 1024;
 
 fn row_chunk(events: &[Event], first_index: usize) -> RowChunk<'_> {
     let mut chunk: RowChunk<'_> = HUNTING_TABLES
