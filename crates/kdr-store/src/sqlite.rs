@@ -15,7 +15,7 @@ use std::time::Duration;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql, TransactionBehavior};
 
-use crate::db::{statement_head, Cell, Db, Dialect, Row, Tx, Value};
+use crate::db::{statement_head, Cell, Db, Dialect, Row, RowBuffer, Tx, Value};
 use crate::StoreError;
 
 /// The database file's name inside the data directory.
@@ -216,19 +216,15 @@ impl Tx for SqliteTx<'_> {
         Ok(changed as u64)
     }
 
-    fn execute_many(
-        &mut self,
-        sql: &str,
-        rows: &[Vec<Value<'_>>],
-    ) -> Result<u64, (usize, StoreError)> {
+    fn execute_many(&mut self, sql: &str, rows: &RowBuffer) -> Result<u64, (usize, StoreError)> {
         let mut statement = self
             .tx
             .prepare_cached(sql)
             .map_err(|e| (0, database_error(e, sql)))?;
         let mut changed = 0;
-        for (index, row) in rows.iter().enumerate() {
+        for index in 0..rows.len() {
             changed += statement
-                .execute(rusqlite::params_from_iter(row))
+                .execute(rusqlite::params_from_iter(rows.row(index)))
                 .map_err(|e| (index, database_error(e, sql)))? as u64;
         }
         Ok(changed)
