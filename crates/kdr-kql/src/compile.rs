@@ -165,6 +165,19 @@ struct Typed {
     ty: ColumnType,
 }
 
+/// One step of a dynamic access chain as written: `.key` or `[expr]`.
+enum AccessStep<'e> {
+    Key(&'e String),
+    Index(&'e Expr),
+}
+
+/// One step of a dynamic access chain, resolved: a property name or an array position
+/// (negative: from the end).
+enum PathStep {
+    Key(String),
+    Position(i64),
+}
+
 /// The columns an expression may reference and the alias that qualifies them.
 struct Scope<'a> {
     columns: &'a [Column],
@@ -1361,24 +1374,7 @@ impl Compiler<'_> {
                 pos,
                 "'*' is only allowed as an argument of arg_max()/arg_min()",
             )),
-            ExprKind::Member(base, key) => {
-                let base = self.expr(base, scope)?;
-                self.dynamic_member(base, key, pos)
-            }
-            ExprKind::Index(base, index) => {
-                let base = self.expr(base, scope)?;
-                if let Some(key) = self.constant_string(index) {
-                    return self.dynamic_member(base, &key, pos);
-                }
-                if let Some(position) = self.constant_long(index) {
-                    return self.dynamic_index(base, position, pos);
-                }
-                Err(error(
-                    ErrorKind::Unsupported,
-                    index.pos,
-                    "expected a constant string or long inside [ ]",
-                ))
-            }
+            ExprKind::Member(..) | ExprKind::Index(..) => self.dynamic_access(expr, scope),
             ExprKind::Negate(inner) => {
                 let value = self.expr(inner, scope)?;
                 let value = self.numeric_operand(value, inner.pos, "-")?;
@@ -1450,71 +1446,92 @@ impl Compiler<'_> {
         }
     }
 
-    fn dynamic_member(&mut self, base: Typed, key: &str, pos: Pos) -> Result<Typed> {
-        if base.ty != ColumnType::Dynamic {
-            return Err(type_error(
-                pos,
-                format!(
-                    "property access needs a dynamic value, found {}",
-                    base.ty.kql_name()
-                ),
-            ));
-        }
-        let sql = match self.dialect {
-            Dialect::Sqlite => {
-                if key.contains('"') || key.contains('\\') {
-                    return Err(error(
-                        ErrorKind::Unsupported,
-                        pos,
-                        "property names containing '\"' or '\\' are not supported",
-                    ));
+    /// `base.key`, `base["key"]` and `base[n]`, chained. On SQLite a chain is one JSON path
+    /// on its base (`base -> '$."a"."b"[0]'`): chained `->` would write each intermediate
+    /// value out as JSON text and parse it again. PostgreSQL's `->` on jsonb does not reparse.
+    fn dynamic_access(&mut self, expr: &Expr, scope: &Scope) -> Result<Typed> {
+        let mut steps = Vec::new();
+        let mut base = expr;
+        loop {
+            match &base.kind {
+                ExprKind::Member(inner, key) => {
+                    steps.push((AccessStep::Key(key), base.pos));
+                    base = inner;
                 }
-                let path = self.bind(SqlValue::Text(format!("$.\"{key}\"")));
-                format!("({} -> {path})", base.sql)
+                ExprKind::Index(inner, index) => {
+                    steps.push((AccessStep::Index(index), base.pos));
+                    base = inner;
+                }
+                _ => break,
             }
-            Dialect::Postgres => {
-                let key = self.bind(SqlValue::Text(key.to_string()));
-                format!("({} -> {key})", base.sql)
-            }
-        };
-        Ok(Typed {
-            sql,
-            ty: ColumnType::Dynamic,
-        })
-    }
-
-    fn dynamic_index(&mut self, base: Typed, position: i64, pos: Pos) -> Result<Typed> {
-        if base.ty != ColumnType::Dynamic {
-            return Err(type_error(
-                pos,
-                format!(
-                    "indexing needs a dynamic value, found {}",
-                    base.ty.kql_name()
-                ),
-            ));
         }
-        let sql = match self.dialect {
-            Dialect::Sqlite => {
-                let path = if position < 0 {
-                    format!("$[#{position}]")
-                } else {
-                    format!("$[{position}]")
+        let mut value = self.expr(base, scope)?;
+        let mut sqlite_path = String::from("$");
+        for (step, pos) in steps.into_iter().rev() {
+            let step = match step {
+                AccessStep::Key(key) => PathStep::Key(key.clone()),
+                AccessStep::Index(index) => {
+                    if let Some(key) = self.constant_string(index) {
+                        PathStep::Key(key)
+                    } else if let Some(position) = self.constant_long(index) {
+                        PathStep::Position(position)
+                    } else {
+                        return Err(error(
+                            ErrorKind::Unsupported,
+                            index.pos,
+                            "expected a constant string or long inside [ ]",
+                        ));
+                    }
+                }
+            };
+            if value.ty != ColumnType::Dynamic {
+                let what = match step {
+                    PathStep::Key(_) => "property access",
+                    PathStep::Position(_) => "indexing",
                 };
-                let path = self.bind(SqlValue::Text(path));
-                format!("({} -> {path})", base.sql)
+                return Err(type_error(
+                    pos,
+                    format!(
+                        "{what} needs a dynamic value, found {}",
+                        value.ty.kql_name()
+                    ),
+                ));
             }
-            Dialect::Postgres => {
-                let Ok(position) = i32::try_from(position) else {
-                    return Err(type_error(pos, "array index out of range"));
-                };
-                let index = self.bind(SqlValue::Integer(i64::from(position)));
-                format!("({} -> ({index})::int)", base.sql)
+            match (self.dialect, step) {
+                (Dialect::Sqlite, PathStep::Key(key)) => {
+                    if key.contains('"') || key.contains('\\') {
+                        return Err(error(
+                            ErrorKind::Unsupported,
+                            pos,
+                            "property names containing '\"' or '\\' are not supported",
+                        ));
+                    }
+                    sqlite_path.push_str(&format!(".\"{key}\""));
+                }
+                (Dialect::Sqlite, PathStep::Position(position)) if position < 0 => {
+                    sqlite_path.push_str(&format!("[#{position}]"));
+                }
+                (Dialect::Sqlite, PathStep::Position(position)) => {
+                    sqlite_path.push_str(&format!("[{position}]"));
+                }
+                (Dialect::Postgres, PathStep::Key(key)) => {
+                    let key = self.bind(SqlValue::Text(key));
+                    value.sql = format!("({} -> {key})", value.sql);
+                }
+                (Dialect::Postgres, PathStep::Position(position)) => {
+                    let Ok(position) = i32::try_from(position) else {
+                        return Err(type_error(pos, "array index out of range"));
+                    };
+                    let index = self.bind(SqlValue::Integer(i64::from(position)));
+                    value.sql = format!("({} -> ({index})::int)", value.sql);
+                }
             }
-        };
-        Ok(Typed {
-            sql,
-            ty: ColumnType::Dynamic,
-        })
+        }
+        if self.dialect == Dialect::Sqlite {
+            let path = self.bind(SqlValue::Text(sqlite_path));
+            value.sql = format!("({} -> {path})", value.sql);
+        }
+        Ok(value)
     }
 
     /// A dynamic value as a KQL string: a JSON string's text, "" for null, else its JSON.
