@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use kdr_store::synthetic::Generator;
-use kdr_store::{Store, StoreOptions};
+use kdr_store::{Backend, Store, StoreOptions};
 
 /// CPU time (user + system) used so far, in nanoseconds, from a /proc stat file (Linux;
 /// clock ticks of 10 ms): `thread-self` for the calling thread, `self` for the whole process
@@ -125,7 +125,14 @@ fn main() -> ExitCode {
     };
     let counts = store.hunting_counts().unwrap_or_default();
     let bytes = store.hunting_bytes().unwrap_or(0);
-    println!("backend: {:?} at {}", store.backend(), store.location());
+    match store.backend() {
+        Backend::Sqlite => println!(
+            "backend: SQLite {} at {}",
+            rusqlite::version(),
+            store.location()
+        ),
+        Backend::Postgres => println!("backend: PostgreSQL at {}", store.location()),
+    }
     println!("events: {stored} in batches of {}", options.batch);
     for (table, rows) in counts {
         println!("  {table}: {rows} rows");
