@@ -61,18 +61,6 @@ impl<'a> Value<'a> {
         text.map_or(Value::Null, Value::text)
     }
 
-    /// Empty strings are stored as NULL: "the source did not say" reads the same everywhere.
-    pub fn non_empty(text: &'a str) -> Value<'a> {
-        if text.is_empty() {
-            Value::Null
-        } else {
-            Value::text(text)
-        }
-    }
-
-    pub fn opt_int(value: Option<i64>) -> Value<'a> {
-        value.map_or(Value::Null, Value::Int)
-    }
 }
 
 /// Rows of one table to insert, all of one width, stored flat with their text in one buffer:
