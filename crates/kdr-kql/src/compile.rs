@@ -10,7 +10,7 @@
 //! the relation carries a hidden `__kql_ord` column (a `ROW_NUMBER()`), which order-keeping
 //! operators pass along and the outermost query orders by.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::ast::*;
@@ -99,6 +99,7 @@ pub fn compile_query(
         lets: Vec::new(),
         visible_lets: 0,
         alias_counter: 0,
+        sqlite_json_accesses: HashMap::new(),
     };
     for binding in &query.lets {
         compiler.lets.push(binding.clone());
@@ -193,6 +194,11 @@ struct Compiler<'a> {
     /// A `let` may only use the lets before it; this bounds the lookup while one is compiled.
     visible_lets: usize,
     alias_counter: usize,
+    /// SQLite dynamic accesses compiled so far: the SQL `(base -> ?n)` of each, with its base
+    /// and path, so that converting the value (`tostring`, comparisons) asks the JSON
+    /// functions for it by path on the base (one parse of the base, cached between the calls)
+    /// instead of writing the value out as JSON text and parsing that again.
+    sqlite_json_accesses: HashMap<String, (String, String)>,
 }
 
 fn error(kind: ErrorKind, pos: Pos, message: impl Into<String>) -> KqlError {
@@ -1529,17 +1535,32 @@ impl Compiler<'_> {
         }
         if self.dialect == Dialect::Sqlite {
             let path = self.bind(SqlValue::Text(sqlite_path));
-            value.sql = format!("({} -> {path})", value.sql);
+            let base = std::mem::take(&mut value.sql);
+            value.sql = format!("({base} -> {path})");
+            self.sqlite_json_accesses
+                .insert(value.sql.clone(), (base, path));
         }
         Ok(value)
+    }
+
+    /// A dynamic value on SQLite as the base JSON and path that the two-argument JSON
+    /// functions take: the access's own when `x` is one, else `x` itself at `'$'`.
+    fn sqlite_json_at<'x>(&'x self, x: &'x str) -> (&'x str, &'x str) {
+        match self.sqlite_json_accesses.get(x) {
+            Some((base, path)) => (base, path),
+            None => (x, "'$'"),
+        }
     }
 
     /// A dynamic value as a KQL string: a JSON string's text, "" for null, else its JSON.
     fn dynamic_to_string(&self, x: &str) -> String {
         match self.dialect {
-            Dialect::Sqlite => format!(
-                "COALESCE(CASE json_type({x}) WHEN 'text' THEN {x} ->> '$' WHEN 'null' THEN '' ELSE json({x}) END, '')"
-            ),
+            Dialect::Sqlite => {
+                let (json, path) = self.sqlite_json_at(x);
+                format!(
+                    "COALESCE(CASE json_type({json}, {path}) WHEN 'text' THEN {json} ->> {path} WHEN 'null' THEN '' ELSE {json} -> {path} END, '')"
+                )
+            }
             Dialect::Postgres => format!(
                 "COALESCE(CASE jsonb_typeof({x}) WHEN 'string' THEN {x} #>> '{{}}' WHEN 'null' THEN '' ELSE ({x})::text END, '')"
             ),
@@ -1550,9 +1571,12 @@ impl Compiler<'_> {
     /// arithmetic on it does not switch to integer division depending on the data.
     fn dynamic_to_number(&self, x: &str) -> String {
         match self.dialect {
-            Dialect::Sqlite => format!(
-                "(CASE json_type({x}) WHEN 'integer' THEN CAST({x} ->> '$' AS REAL) WHEN 'real' THEN {x} ->> '$' END)"
-            ),
+            Dialect::Sqlite => {
+                let (json, path) = self.sqlite_json_at(x);
+                format!(
+                    "(CASE json_type({json}, {path}) WHEN 'integer' THEN CAST({json} ->> {path} AS REAL) WHEN 'real' THEN {json} ->> {path} END)"
+                )
+            }
             Dialect::Postgres => format!(
                 "(CASE jsonb_typeof({x}) WHEN 'number' THEN ({x} #>> '{{}}')::double precision END)"
             ),
@@ -1562,7 +1586,10 @@ impl Compiler<'_> {
     fn dynamic_to_bool(&self, x: &str) -> String {
         match self.dialect {
             Dialect::Sqlite => {
-                format!("(CASE json_type({x}) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)")
+                let (json, path) = self.sqlite_json_at(x);
+                format!(
+                    "(CASE json_type({json}, {path}) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)"
+                )
             }
             Dialect::Postgres => format!(
                 "(CASE jsonb_typeof({x}) WHEN 'boolean' THEN ({x} #>> '{{}}')::boolean END)"
