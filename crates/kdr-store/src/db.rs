@@ -60,7 +60,6 @@ impl<'a> Value<'a> {
     pub fn opt_text(text: Option<&'a str>) -> Value<'a> {
         text.map_or(Value::Null, Value::text)
     }
-
 }
 
 /// Rows of one table to insert, all of one width, stored flat with their text in one buffer:
