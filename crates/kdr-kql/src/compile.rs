@@ -10,7 +10,7 @@
 //! the relation carries a hidden `__kql_ord` column (a `ROW_NUMBER()`), which order-keeping
 //! operators pass along and the outermost query orders by.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::ast::*;
@@ -99,6 +99,7 @@ pub fn compile_query(
         lets: Vec::new(),
         visible_lets: 0,
         alias_counter: 0,
+        sqlite_json_accesses: HashMap::new(),
     };
     for binding in &query.lets {
         compiler.lets.push(binding.clone());
@@ -165,6 +166,19 @@ struct Typed {
     ty: ColumnType,
 }
 
+/// One step of a dynamic access chain as written: `.key` or `[expr]`.
+enum AccessStep<'e> {
+    Key(&'e String),
+    Index(&'e Expr),
+}
+
+/// One step of a dynamic access chain, resolved: a property name or an array position
+/// (negative: from the end).
+enum PathStep {
+    Key(String),
+    Position(i64),
+}
+
 /// The columns an expression may reference and the alias that qualifies them.
 struct Scope<'a> {
     columns: &'a [Column],
@@ -180,6 +194,11 @@ struct Compiler<'a> {
     /// A `let` may only use the lets before it; this bounds the lookup while one is compiled.
     visible_lets: usize,
     alias_counter: usize,
+    /// SQLite dynamic accesses compiled so far: the SQL `(base -> ?n)` of each, with its base
+    /// and path, so that converting the value (`tostring`, comparisons) asks the JSON
+    /// functions for it by path on the base (one parse of the base, cached between the calls)
+    /// instead of writing the value out as JSON text and parsing that again.
+    sqlite_json_accesses: HashMap<String, (String, String)>,
 }
 
 fn error(kind: ErrorKind, pos: Pos, message: impl Into<String>) -> KqlError {
@@ -1361,24 +1380,7 @@ impl Compiler<'_> {
                 pos,
                 "'*' is only allowed as an argument of arg_max()/arg_min()",
             )),
-            ExprKind::Member(base, key) => {
-                let base = self.expr(base, scope)?;
-                self.dynamic_member(base, key, pos)
-            }
-            ExprKind::Index(base, index) => {
-                let base = self.expr(base, scope)?;
-                if let Some(key) = self.constant_string(index) {
-                    return self.dynamic_member(base, &key, pos);
-                }
-                if let Some(position) = self.constant_long(index) {
-                    return self.dynamic_index(base, position, pos);
-                }
-                Err(error(
-                    ErrorKind::Unsupported,
-                    index.pos,
-                    "expected a constant string or long inside [ ]",
-                ))
-            }
+            ExprKind::Member(..) | ExprKind::Index(..) => self.dynamic_access(expr, scope),
             ExprKind::Negate(inner) => {
                 let value = self.expr(inner, scope)?;
                 let value = self.numeric_operand(value, inner.pos, "-")?;
@@ -1450,79 +1452,115 @@ impl Compiler<'_> {
         }
     }
 
-    fn dynamic_member(&mut self, base: Typed, key: &str, pos: Pos) -> Result<Typed> {
-        if base.ty != ColumnType::Dynamic {
-            return Err(type_error(
-                pos,
-                format!(
-                    "property access needs a dynamic value, found {}",
-                    base.ty.kql_name()
-                ),
-            ));
-        }
-        let sql = match self.dialect {
-            Dialect::Sqlite => {
-                if key.contains('"') || key.contains('\\') {
-                    return Err(error(
-                        ErrorKind::Unsupported,
-                        pos,
-                        "property names containing '\"' or '\\' are not supported",
-                    ));
+    /// `base.key`, `base["key"]` and `base[n]`, chained. On SQLite a chain is one JSON path
+    /// on its base (`base -> '$."a"."b"[0]'`): chained `->` would write each intermediate
+    /// value out as JSON text and parse it again. PostgreSQL's `->` on jsonb does not reparse.
+    fn dynamic_access(&mut self, expr: &Expr, scope: &Scope) -> Result<Typed> {
+        let mut steps = Vec::new();
+        let mut base = expr;
+        loop {
+            match &base.kind {
+                ExprKind::Member(inner, key) => {
+                    steps.push((AccessStep::Key(key), base.pos));
+                    base = inner;
                 }
-                let path = self.bind(SqlValue::Text(format!("$.\"{key}\"")));
-                format!("({} -> {path})", base.sql)
+                ExprKind::Index(inner, index) => {
+                    steps.push((AccessStep::Index(index), base.pos));
+                    base = inner;
+                }
+                _ => break,
             }
-            Dialect::Postgres => {
-                let key = self.bind(SqlValue::Text(key.to_string()));
-                format!("({} -> {key})", base.sql)
+        }
+        let mut value = self.expr(base, scope)?;
+        let mut sqlite_path = String::from("$");
+        for (step, pos) in steps.into_iter().rev() {
+            let step = match step {
+                AccessStep::Key(key) => PathStep::Key(key.clone()),
+                AccessStep::Index(index) => {
+                    if let Some(key) = self.constant_string(index) {
+                        PathStep::Key(key)
+                    } else if let Some(position) = self.constant_long(index) {
+                        PathStep::Position(position)
+                    } else {
+                        return Err(error(
+                            ErrorKind::Unsupported,
+                            index.pos,
+                            "expected a constant string or long inside [ ]",
+                        ));
+                    }
+                }
+            };
+            if value.ty != ColumnType::Dynamic {
+                let what = match step {
+                    PathStep::Key(_) => "property access",
+                    PathStep::Position(_) => "indexing",
+                };
+                return Err(type_error(
+                    pos,
+                    format!(
+                        "{what} needs a dynamic value, found {}",
+                        value.ty.kql_name()
+                    ),
+                ));
             }
-        };
-        Ok(Typed {
-            sql,
-            ty: ColumnType::Dynamic,
-        })
+            match (self.dialect, step) {
+                (Dialect::Sqlite, PathStep::Key(key)) => {
+                    if key.contains('"') || key.contains('\\') {
+                        return Err(error(
+                            ErrorKind::Unsupported,
+                            pos,
+                            "property names containing '\"' or '\\' are not supported",
+                        ));
+                    }
+                    sqlite_path.push_str(&format!(".\"{key}\""));
+                }
+                (Dialect::Sqlite, PathStep::Position(position)) if position < 0 => {
+                    sqlite_path.push_str(&format!("[#{position}]"));
+                }
+                (Dialect::Sqlite, PathStep::Position(position)) => {
+                    sqlite_path.push_str(&format!("[{position}]"));
+                }
+                (Dialect::Postgres, PathStep::Key(key)) => {
+                    let key = self.bind(SqlValue::Text(key));
+                    value.sql = format!("({} -> {key})", value.sql);
+                }
+                (Dialect::Postgres, PathStep::Position(position)) => {
+                    let Ok(position) = i32::try_from(position) else {
+                        return Err(type_error(pos, "array index out of range"));
+                    };
+                    let index = self.bind(SqlValue::Integer(i64::from(position)));
+                    value.sql = format!("({} -> ({index})::int)", value.sql);
+                }
+            }
+        }
+        if self.dialect == Dialect::Sqlite {
+            let path = self.bind(SqlValue::Text(sqlite_path));
+            let base = std::mem::take(&mut value.sql);
+            value.sql = format!("({base} -> {path})");
+            self.sqlite_json_accesses
+                .insert(value.sql.clone(), (base, path));
+        }
+        Ok(value)
     }
 
-    fn dynamic_index(&mut self, base: Typed, position: i64, pos: Pos) -> Result<Typed> {
-        if base.ty != ColumnType::Dynamic {
-            return Err(type_error(
-                pos,
-                format!(
-                    "indexing needs a dynamic value, found {}",
-                    base.ty.kql_name()
-                ),
-            ));
+    /// A dynamic value on SQLite as the base JSON and path that the two-argument JSON
+    /// functions take: the access's own when `x` is one, else `x` itself at `'$'`.
+    fn sqlite_json_at<'x>(&'x self, x: &'x str) -> (&'x str, &'x str) {
+        match self.sqlite_json_accesses.get(x) {
+            Some((base, path)) => (base, path),
+            None => (x, "'$'"),
         }
-        let sql = match self.dialect {
-            Dialect::Sqlite => {
-                let path = if position < 0 {
-                    format!("$[#{position}]")
-                } else {
-                    format!("$[{position}]")
-                };
-                let path = self.bind(SqlValue::Text(path));
-                format!("({} -> {path})", base.sql)
-            }
-            Dialect::Postgres => {
-                let Ok(position) = i32::try_from(position) else {
-                    return Err(type_error(pos, "array index out of range"));
-                };
-                let index = self.bind(SqlValue::Integer(i64::from(position)));
-                format!("({} -> ({index})::int)", base.sql)
-            }
-        };
-        Ok(Typed {
-            sql,
-            ty: ColumnType::Dynamic,
-        })
     }
 
     /// A dynamic value as a KQL string: a JSON string's text, "" for null, else its JSON.
     fn dynamic_to_string(&self, x: &str) -> String {
         match self.dialect {
-            Dialect::Sqlite => format!(
-                "COALESCE(CASE json_type({x}) WHEN 'text' THEN {x} ->> '$' WHEN 'null' THEN '' ELSE json({x}) END, '')"
-            ),
+            Dialect::Sqlite => {
+                let (json, path) = self.sqlite_json_at(x);
+                format!(
+                    "COALESCE(CASE json_type({json}, {path}) WHEN 'text' THEN {json} ->> {path} WHEN 'null' THEN '' ELSE {json} -> {path} END, '')"
+                )
+            }
             Dialect::Postgres => format!(
                 "COALESCE(CASE jsonb_typeof({x}) WHEN 'string' THEN {x} #>> '{{}}' WHEN 'null' THEN '' ELSE ({x})::text END, '')"
             ),
@@ -1533,9 +1571,12 @@ impl Compiler<'_> {
     /// arithmetic on it does not switch to integer division depending on the data.
     fn dynamic_to_number(&self, x: &str) -> String {
         match self.dialect {
-            Dialect::Sqlite => format!(
-                "(CASE json_type({x}) WHEN 'integer' THEN CAST({x} ->> '$' AS REAL) WHEN 'real' THEN {x} ->> '$' END)"
-            ),
+            Dialect::Sqlite => {
+                let (json, path) = self.sqlite_json_at(x);
+                format!(
+                    "(CASE json_type({json}, {path}) WHEN 'integer' THEN CAST({json} ->> {path} AS REAL) WHEN 'real' THEN {json} ->> {path} END)"
+                )
+            }
             Dialect::Postgres => format!(
                 "(CASE jsonb_typeof({x}) WHEN 'number' THEN ({x} #>> '{{}}')::double precision END)"
             ),
@@ -1545,7 +1586,10 @@ impl Compiler<'_> {
     fn dynamic_to_bool(&self, x: &str) -> String {
         match self.dialect {
             Dialect::Sqlite => {
-                format!("(CASE json_type({x}) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)")
+                let (json, path) = self.sqlite_json_at(x);
+                format!(
+                    "(CASE json_type({json}, {path}) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)"
+                )
             }
             Dialect::Postgres => format!(
                 "(CASE jsonb_typeof({x}) WHEN 'boolean' THEN ({x} #>> '{{}}')::boolean END)"

@@ -12,7 +12,7 @@ use postgres::error::SqlState;
 use postgres::types::{IsNull, ToSql, Type};
 use postgres::{Client, NoTls, Statement};
 
-use crate::db::{statement_head, Cell, Db, Dialect, Row, Tx, Value};
+use crate::db::{statement_head, Cell, Db, Dialect, Row, RowBuffer, Tx, Value};
 use crate::StoreError;
 
 pub struct PostgresDb {
@@ -163,14 +163,11 @@ impl Tx for PostgresTx<'_> {
             .map_err(|e| database_error(&e, sql))
     }
 
-    fn execute_many(
-        &mut self,
-        sql: &str,
-        rows: &[Vec<Value<'_>>],
-    ) -> Result<u64, (usize, StoreError)> {
+    fn execute_many(&mut self, sql: &str, rows: &RowBuffer) -> Result<u64, (usize, StoreError)> {
         let statement = self.statement(sql).map_err(|e| (0, e))?;
         let mut changed = 0;
-        for (index, row) in rows.iter().enumerate() {
+        for index in 0..rows.len() {
+            let row: Vec<Value<'_>> = rows.row(index).collect();
             let refs: Vec<&(dyn ToSql + Sync)> = row.iter().map(|p| p as _).collect();
             changed += self
                 .tx

@@ -39,7 +39,8 @@ impl ColumnKind {
 pub struct HuntingTable {
     pub name: &'static str,
     pub columns: &'static [(&'static str, ColumnKind)],
-    /// Column groups that get an index (each group one index).
+    /// Column groups that get an index (each group one index). Every index costs ingest
+    /// time; these are the ones hunting queries use (time windows).
     pub indexes: &'static [&'static [&'static str]],
 }
 
@@ -72,10 +73,7 @@ pub const PROCESS_EVENTS: HuntingTable = HuntingTable {
         ("NodeName", Str),
         ("ClusterName", Str),
     ],
-    indexes: &[
-        &["Timestamp"],
-        &["KubernetesNamespace", "KubernetesPodName"],
-    ],
+    indexes: &[&["Timestamp"]],
 };
 
 pub const RUNTIME_EVENTS: HuntingTable = HuntingTable {
@@ -98,10 +96,7 @@ pub const RUNTIME_EVENTS: HuntingTable = HuntingTable {
         ("RemotePort", Long),
         ("AdditionalFields", Dynamic),
     ],
-    indexes: &[
-        &["Timestamp"],
-        &["KubernetesNamespace", "KubernetesPodName"],
-    ],
+    indexes: &[&["Timestamp"]],
 };
 
 pub const AUDIT_EVENTS: HuntingTable = HuntingTable {
@@ -125,7 +120,7 @@ pub const AUDIT_EVENTS: HuntingTable = HuntingTable {
         ("Namespace", Str),
         ("UserName", Str),
     ],
-    indexes: &[&["Timestamp"], &["Namespace"]],
+    indexes: &[&["Timestamp"]],
 };
 
 /// The hunting tables as the KQL compiler sees them: the one definition both share.
@@ -343,10 +338,11 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "hunting tables CloudProcessEvents, CloudRuntimeEvents, CloudAuditEvents",
         sql: |dialect| {
-            HUNTING_TABLES
+            let tables: String = HUNTING_TABLES
                 .iter()
                 .map(|table| table.create_sql(dialect))
-                .collect()
+                .collect();
+            tables + &DROPPED_HUNTING_INDEXES.map(|(_, create)| create).concat()
         },
     },
     Migration {
@@ -362,6 +358,36 @@ pub const MIGRATIONS: &[Migration] = &[
                 .replace("{serial}", serial)
         },
     },
+    Migration {
+        version: 4,
+        name: "hunting tables lose their pod and namespace indexes",
+        sql: |_| {
+            DROPPED_HUNTING_INDEXES
+                .map(|(name, _)| format!("DROP INDEX IF EXISTS \"{name}\";\n"))
+                .concat()
+        },
+    },
+];
+
+/// Indexes migration 2 created and migration 4 drops: keeping them cost about 40% of ingest
+/// time (text keys with few distinct values, inserted all over the tree), and no shipped
+/// query used them (filters on a pod come with a time window, which the `Timestamp` index
+/// serves).
+const DROPPED_HUNTING_INDEXES: [(&str, &str); 3] = [
+    (
+        "ix_CloudProcessEvents_KubernetesNamespace_KubernetesPodName",
+        "CREATE INDEX \"ix_CloudProcessEvents_KubernetesNamespace_KubernetesPodName\" \
+         ON \"CloudProcessEvents\" (\"KubernetesNamespace\", \"KubernetesPodName\");\n",
+    ),
+    (
+        "ix_CloudRuntimeEvents_KubernetesNamespace_KubernetesPodName",
+        "CREATE INDEX \"ix_CloudRuntimeEvents_KubernetesNamespace_KubernetesPodName\" \
+         ON \"CloudRuntimeEvents\" (\"KubernetesNamespace\", \"KubernetesPodName\");\n",
+    ),
+    (
+        "ix_CloudAuditEvents_Namespace",
+        "CREATE INDEX \"ix_CloudAuditEvents_Namespace\" ON \"CloudAuditEvents\" (\"Namespace\");\n",
+    ),
 ];
 
 /// What `kdr serve` keeps besides alerts: who may do what, who did what, and the response

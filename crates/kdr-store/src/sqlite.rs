@@ -7,15 +7,14 @@
 //! commits once per batch, so the fsync costs little per event.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc::{RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, ErrorCode, OpenFlags, ToSql, TransactionBehavior};
 
-use crate::db::{statement_head, Cell, Db, Dialect, Row, Tx, Value};
+use crate::db::{statement_head, Cell, Db, Dialect, Row, RowBuffer, Tx, Value};
 use crate::StoreError;
 
 /// The database file's name inside the data directory.
@@ -37,9 +36,14 @@ pub struct SqliteDb {
 /// falls behind, the writer's own automatic checkpoint (at a larger WAL) still bounds the
 /// log.
 struct Checkpointer {
-    stop: Arc<AtomicBool>,
+    /// Dropping it stops the thread at once (a short-lived `kdr hunt` does not wait out a
+    /// sleep).
+    stop: Option<Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
+
+/// Time between two checkpoints.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 
 /// WAL pages (16 KiB each) after which the writer checkpoints itself: a backstop only.
 const WRITER_CHECKPOINT_PAGES: u32 = 16384;
@@ -52,25 +56,19 @@ impl Checkpointer {
         )
         .ok()?;
         connection.busy_timeout(Duration::from_millis(100)).ok()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopped = Arc::clone(&stop);
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("kdr-store-checkpoint".to_owned())
-            .spawn(move || {
-                while !stopped.load(Ordering::Relaxed) {
-                    // Errors (busy) just mean "next time".
-                    let _ = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-                    for _ in 0..20 {
-                        if stopped.load(Ordering::Relaxed) {
-                            break;
-                        }
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
+            .spawn(move || loop {
+                // Errors (busy) just mean "next time".
+                let _ = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                if stopped.recv_timeout(CHECKPOINT_INTERVAL) != Err(RecvTimeoutError::Timeout) {
+                    break;
                 }
             })
             .ok()?;
         Some(Checkpointer {
-            stop,
+            stop: Some(stop),
             thread: Some(thread),
         })
     }
@@ -78,7 +76,7 @@ impl Checkpointer {
 
 impl Drop for Checkpointer {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -190,9 +188,8 @@ impl Db for SqliteDb {
             reader
                 .busy_timeout(Duration::from_secs(10))
                 .map_err(open_error)?;
-            reader
-                .execute_batch("PRAGMA mmap_size=268435456;")
-                .map_err(open_error)?;
+            // No memory map: a hunt mostly scans, and reading pages costs less than faulting
+            // a mapping in page by page (measured at 1M events: 10-25% less CPU per query).
             self.hunt_connection = Some(reader);
         }
         let reader = self.hunt_connection.as_ref().unwrap_or(&self.connection);
@@ -216,19 +213,15 @@ impl Tx for SqliteTx<'_> {
         Ok(changed as u64)
     }
 
-    fn execute_many(
-        &mut self,
-        sql: &str,
-        rows: &[Vec<Value<'_>>],
-    ) -> Result<u64, (usize, StoreError)> {
+    fn execute_many(&mut self, sql: &str, rows: &RowBuffer) -> Result<u64, (usize, StoreError)> {
         let mut statement = self
             .tx
             .prepare_cached(sql)
             .map_err(|e| (0, database_error(e, sql)))?;
         let mut changed = 0;
-        for (index, row) in rows.iter().enumerate() {
+        for index in 0..rows.len() {
             changed += statement
-                .execute(rusqlite::params_from_iter(row))
+                .execute(rusqlite::params_from_iter(rows.row(index)))
                 .map_err(|e| (index, database_error(e, sql)))? as u64;
         }
         Ok(changed)

@@ -14,7 +14,7 @@ use crate::api::*;
 use crate::db::{Cell, Db, Dialect, Row, Tx, Value};
 use crate::error::ResultExt;
 use crate::postgres::PostgresDb;
-use crate::rows::hunting_row;
+use crate::rows::HuntingRows;
 use crate::schema::{self, HUNTING_TABLES};
 use crate::sqlite::SqliteDb;
 use crate::StoreError;
@@ -212,14 +212,16 @@ impl Store {
         let mut tx = self.db.transaction().during("starting an ingest batch")?;
         // Turning events into rows (JSON columns above all) is a good part of the work; a
         // helper thread does it chunk by chunk while this one inserts, so a second core
-        // overlaps the two. Small batches are not worth a thread.
+        // overlaps the two. Small batches are not worth a thread. Chunks are small so that a
+        // chunk's text is still in the CPU caches when SQLite copies it.
         let inserts = &self.hunting_inserts;
-        let mut insert_chunk = |tx: &mut dyn Tx, chunk: RowChunk<'_>| -> Result<(), StoreError> {
-            for (table, (event_indexes, rows)) in chunk.into_iter().enumerate() {
+        let mut insert_chunk = |tx: &mut dyn Tx, chunk: RowChunk| -> Result<(), StoreError> {
+            let tables = chunk.rows.tables.iter().zip(&chunk.events);
+            for (table, (rows, event_indexes)) in tables.enumerate() {
                 if rows.is_empty() {
                     continue;
                 }
-                tx.execute_many(&inserts[table], &rows)
+                tx.execute_many(&inserts[table], rows)
                     .map_err(|(row, error)| {
                         let event_id = event_indexes
                             .get(row)
@@ -234,11 +236,13 @@ impl Store {
             }
             Ok(())
         };
-        if events.len() <= ROW_CHUNK {
-            insert_chunk(tx.as_mut(), row_chunk(events, 0))?;
+        if events.len() < PIPELINE_MIN_EVENTS {
+            for (index, chunk) in events.chunks(ROW_CHUNK).enumerate() {
+                insert_chunk(tx.as_mut(), row_chunk(chunk, index * ROW_CHUNK))?;
+            }
         } else {
             std::thread::scope(|scope| -> Result<(), StoreError> {
-                let (sender, receiver) = std::sync::mpsc::sync_channel::<RowChunk<'_>>(4);
+                let (sender, receiver) = std::sync::mpsc::sync_channel::<RowChunk>(2);
                 scope.spawn(move || {
                     for (index, chunk) in events.chunks(ROW_CHUNK).enumerate() {
                         // A closed channel means the inserting side failed: stop.
@@ -862,26 +866,28 @@ impl Store {
     }
 }
 
-/// Events turned into rows per hunting table (in `HUNTING_TABLES` order): the events'
-/// indexes in the batch, and the rows.
-type RowChunk<'a> = Vec<(Vec<usize>, Vec<Vec<Value<'a>>>)>;
+/// Events turned into rows, and for each table the indexes (in the batch) of the events its
+/// rows came from.
+struct RowChunk {
+    rows: HuntingRows,
+    events: [Vec<usize>; HUNTING_TABLES.len()],
+}
 
-/// Events per chunk handed from the row-building thread to the inserting one.
-const ROW_CHUNK: usize = 1024;
+/// Events per chunk handed from the row-building thread to the inserting one (64 events'
+/// rows are about 50 KB).
+const ROW_CHUNK: usize = 64;
 
-fn row_chunk(events: &[Event], first_index: usize) -> RowChunk<'_> {
-    let mut chunk: RowChunk<'_> = HUNTING_TABLES
-        .iter()
-        .map(|_| (Vec::new(), Vec::new()))
-        .collect();
+/// Batches from this size on build their rows on a helper thread.
+const PIPELINE_MIN_EVENTS: usize = 1024;
+
+fn row_chunk(events: &[Event], first_index: usize) -> RowChunk {
+    let mut chunk = RowChunk {
+        rows: HuntingRows::default(),
+        events: Default::default(),
+    };
     for (offset, event) in events.iter().enumerate() {
-        let row = hunting_row(event);
-        let table = HUNTING_TABLES
-            .iter()
-            .position(|t| t.name == row.table.name)
-            .unwrap_or(0);
-        chunk[table].0.push(first_index + offset);
-        chunk[table].1.push(row.values);
+        let table = chunk.rows.push(event);
+        chunk.events[table].push(first_index + offset);
     }
     chunk
 }
