@@ -60,6 +60,10 @@ impl<'a> Value<'a> {
     pub fn opt_text(text: Option<&'a str>) -> Value<'a> {
         text.map_or(Value::Null, Value::text)
     }
+
+    pub fn opt_int(value: Option<i64>) -> Value<'a> {
+        value.map_or(Value::Null, Value::Int)
+    }
 }
 
 /// Rows of one table to insert, all of one width, stored flat with their text in one buffer:
