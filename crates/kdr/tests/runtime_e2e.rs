@@ -17,7 +17,7 @@ use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use kdr_engine::{AlertEvent, Engine};
@@ -62,8 +62,8 @@ fn shared() -> Option<&'static Shared> {
             let mut out = Vec::new();
             while let Ok(e) = rx.recv() {
                 engine.process(&e, &mut out);
-                ev.lock().unwrap().push(e);
-                let mut al = al.lock().unwrap();
+                locked(&ev).push(e);
+                let mut al = locked(&al);
                 for a in out.drain(..) {
                     if let AlertEvent::Opened(a) = a {
                         al.push(a);
@@ -241,10 +241,13 @@ fn podman(root: &Path, pod: &str, extra: &[&str], script: &str) -> Run {
     }
 }
 
+/// One test's failed assertion must not fail the others through a poisoned lock.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 fn container_alerts(s: &Shared, cid: &str) -> Vec<Alert> {
-    s.alerts
-        .lock()
-        .unwrap()
+    locked(&s.alerts)
         .iter()
         .filter(|a| a.entities.container.as_ref().and_then(|c| c.id.as_deref()) == Some(cid))
         .cloned()
@@ -264,7 +267,7 @@ fn wait_alerts(s: &Shared, run: &Run, expected: &[&str]) -> Vec<Alert> {
         if Instant::now() > deadline {
             let dump = std::env::temp_dir().join("kdr-e2e-missing.jsonl");
             if let Ok(mut f) = std::fs::File::create(&dump) {
-                for e in s.events.lock().unwrap().iter() {
+                for e in locked(&s.events).iter() {
                     if e.context.container_id.as_deref() == Some(run.cid.as_str()) {
                         let _ = serde_json::to_writer(&mut f, e);
                         let _ = f.write_all(b"\n");
@@ -302,10 +305,7 @@ fn check_entities(alerts: &[Alert], run: &Run) {
 /// The container's recorded events, replayed through `kdr detect`, give the same alert types.
 fn replay_matches_live(s: &Shared, run: &Run) {
     std::thread::sleep(Duration::from_millis(500));
-    let events: Vec<Event> = s
-        .events
-        .lock()
-        .unwrap()
+    let events: Vec<Event> = locked(&s.events)
         .iter()
         .filter(|e| e.context.container_id.as_deref() == Some(run.cid.as_str()))
         .cloned()
@@ -625,16 +625,18 @@ fn ordinary_workload_is_quiet() {
 fn host_alert(s: &Shared, alert_type: &str, pred: impl Fn(&Alert) -> bool) -> Alert {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Some(a) = s
-            .alerts
-            .lock()
-            .unwrap()
+        // Container tests run at the same time and raise the same types: only alerts on host
+        // processes count here.
+        let found = locked(&s.alerts)
             .iter()
-            .find(|a| a.alert_type == alert_type && pred(a))
-        {
-            assert!(a.entities.container.is_none(), "host process: {a:?}");
-            assert!(a.entities.node.is_some());
-            return a.clone();
+            .find(|a| a.alert_type == alert_type && a.entities.container.is_none() && pred(a))
+            .cloned();
+        if let Some(a) = found {
+            assert!(
+                a.entities.node.is_some(),
+                "host alert without its node: {a:?}"
+            );
+            return a;
         }
         assert!(Instant::now() < deadline, "no {alert_type} on the host");
         std::thread::sleep(Duration::from_millis(200));
@@ -712,7 +714,7 @@ fn host_techniques() {
     let mut victim = Command::new(&falco).arg("30").spawn().unwrap();
     let vpid = victim.id();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !s.events.lock().unwrap().iter().any(|e| match &e.payload {
+    while !locked(&s.events).iter().any(|e| match &e.payload {
         Payload::Runtime(r) => r.process.tgid == vpid && r.action == RuntimeAction::Exec,
         _ => false,
     }) {
