@@ -94,6 +94,18 @@ pub struct CorrelationRules {
     /// Identities that never join alerts: the cluster's own machinery acts on everything, so
     /// sharing it says nothing about an attack. Matched as prefixes.
     pub ignored_identity_prefixes: Vec<String>,
+    /// An incident that holds this many alerts takes no more: a related alert opens a new
+    /// incident instead. Keeps an incident something an analyst can read, and the cost of
+    /// summarizing it bounded, when one entity keeps alerting for days.
+    #[serde(default = "default_max_alerts")]
+    pub max_alerts: usize,
+}
+
+/// The size cap of an incident, as in SIEM grouping rules that close a group at 150 alerts.
+pub const DEFAULT_MAX_ALERTS: usize = 150;
+
+fn default_max_alerts() -> usize {
+    DEFAULT_MAX_ALERTS
 }
 
 /// Kubernetes' own controllers: they act on everything. Other kube-system service accounts
@@ -136,6 +148,7 @@ impl Default for CorrelationRules {
                 .chain(KUBE_CONTROLLERS.iter().copied())
                 .map(str::to_owned)
                 .collect(),
+            max_alerts: DEFAULT_MAX_ALERTS,
         }
     }
 }
@@ -412,8 +425,9 @@ fn shared_subject(alerts: &[IdentifiedAlert]) -> Option<String> {
 }
 
 /// The in-memory correlator: feed alerts in order, read incidents. Same algorithm as the
-/// store's: an alert joins the incidents whose keys it shares within the window; when it
-/// joins several they merge into the one that started first.
+/// store's: an alert joins the incidents whose keys it shares within the window and that are
+/// not full ([`CorrelationRules::max_alerts`]); when it joins several they merge into the one
+/// that started first.
 #[derive(Debug, Default)]
 pub struct Correlator {
     rules: CorrelationRules,
@@ -460,6 +474,7 @@ impl Correlator {
             .flatten()
             .filter(|(_, first, last)| spans_overlap(start, end, *first, *last, self.rules.window))
             .map(|(sequence, _, _)| *sequence)
+            .filter(|sequence| self.incidents[sequence].alerts.len() < self.rules.max_alerts)
             .collect();
         matching.sort_unstable();
         matching.dedup();
@@ -483,7 +498,8 @@ impl Correlator {
                 );
                 sequence
             });
-        for other in matching.into_iter().filter(|s| *s != target) {
+        let merged_away: Vec<u64> = matching.into_iter().filter(|s| *s != target).collect();
+        for &other in &merged_away {
             if let Some(merged) = self.incidents.remove(&other) {
                 for moved in &merged.alerts {
                     self.alert_incidents.insert(moved.id.clone(), target);
@@ -492,14 +508,17 @@ impl Correlator {
                 incident.first_time = incident.first_time.min(merged.first_time);
                 incident.alerts.extend(merged.alerts);
             }
+        }
+        if !merged_away.is_empty() {
             for spans in self.keys.values_mut() {
-                for span in spans.iter_mut().filter(|span| span.0 == other) {
+                for span in spans
+                    .iter_mut()
+                    .filter(|span| merged_away.contains(&span.0))
+                {
                     span.0 = target;
                 }
+                merge_spans(spans);
             }
-        }
-        for spans in self.keys.values_mut() {
-            merge_spans(spans);
         }
         for key in keys {
             let spans = self.keys.entry(key).or_default();

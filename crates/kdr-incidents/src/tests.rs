@@ -446,3 +446,49 @@ fn status_and_join_kind_names_round_trip() {
         assert_eq!(JoinKind::from_name(kind.name()), Some(kind));
     }
 }
+
+#[test]
+fn a_full_incident_takes_no_more_alerts_and_a_new_one_opens() {
+    let rules = CorrelationRules {
+        max_alerts: 3,
+        ..CorrelationRules::default()
+    };
+    let alerts: Vec<Alert> = (0..7)
+        .map(|i| alert(&format!("T{i}"), i, on_pod("prod", "shop", "db-0")))
+        .collect();
+    let incidents = group(&alerts, &rules);
+    let sizes: Vec<usize> = incidents.iter().map(|i| i.alert_ids.len()).collect();
+    assert_eq!(sizes, vec![3, 3, 1]);
+    // Each incident is named after the alert that opened it, in event order.
+    let openers = [&alerts[0], &alerts[3], &alerts[6]];
+    for (incident, opener) in incidents.iter().zip(openers) {
+        assert_eq!(incident.id, incident_id(&alert_id(opener)));
+    }
+    // Without the cap they are one.
+    assert_eq!(group(&alerts, &CorrelationRules::default()).len(), 1);
+}
+
+#[test]
+fn full_incidents_are_not_merged_into() {
+    let rules = CorrelationRules {
+        max_alerts: 2,
+        ..CorrelationRules::default()
+    };
+    let on_node = |name: &str, minute: i64, pod: &str| {
+        let mut entities = on_pod("prod", "shop", pod);
+        entities.node = Some("node-1".to_owned());
+        alert(name, minute, entities)
+    };
+    // Two full incidents on different pods of one node, then a third alert on that node: it
+    // relates to both but may join neither.
+    let alerts = vec![
+        on_node("A", 0, "a-0"),
+        alert("B", 1, on_pod("prod", "shop", "a-0")),
+        alert("C", 2, on_pod("prod", "shop", "b-0")),
+        on_node("D", 3, "b-0"),
+        on_node("E", 4, "c-0"),
+    ];
+    let incidents = group(&alerts, &rules);
+    let sizes: Vec<usize> = incidents.iter().map(|i| i.alert_ids.len()).collect();
+    assert_eq!(sizes, vec![2, 2, 1]);
+}

@@ -52,6 +52,26 @@ pub enum ConnectError {
 pub struct KubeconfigContexts {
     pub current: Option<String>,
     pub names: Vec<String>,
+    /// The cluster entry each context (in `names`' order) points at.
+    pub clusters: Vec<String>,
+}
+
+impl KubeconfigContexts {
+    /// The context that reaches the cluster alerts call `cluster`: the context of that name,
+    /// else the one whose cluster entry has that name. `None` when none does.
+    pub fn for_cluster(&self, cluster: &str) -> Option<&str> {
+        self.names
+            .iter()
+            .find(|name| *name == cluster)
+            .or_else(|| {
+                self.names
+                    .iter()
+                    .zip(&self.clusters)
+                    .find(|(_, entry)| *entry == cluster)
+                    .map(|(name, _)| name)
+            })
+            .map(String::as_str)
+    }
 }
 
 fn location(path: Option<&Path>) -> String {
@@ -78,6 +98,16 @@ pub fn kubeconfig_contexts(path: Option<&Path>) -> Result<KubeconfigContexts, Co
     Ok(KubeconfigContexts {
         current: kubeconfig.current_context.clone(),
         names: kubeconfig.contexts.iter().map(|c| c.name.clone()).collect(),
+        clusters: kubeconfig
+            .contexts
+            .iter()
+            .map(|c| {
+                c.context
+                    .as_ref()
+                    .map(|context| context.cluster.clone())
+                    .unwrap_or_default()
+            })
+            .collect(),
     })
 }
 
@@ -129,5 +159,23 @@ impl Responder {
             source: Box::new(source),
         })?;
         Ok(Responder::new(client, &cluster))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::KubeconfigContexts;
+
+    #[test]
+    fn a_cluster_is_reached_by_its_context_name_or_its_cluster_entry() {
+        let contexts = KubeconfigContexts {
+            current: Some("admin@prod-eu".to_owned()),
+            names: vec!["admin@prod-eu".to_owned(), "staging".to_owned()],
+            clusters: vec!["prod-eu".to_owned(), "staging-cluster".to_owned()],
+        };
+        assert_eq!(contexts.for_cluster("prod-eu"), Some("admin@prod-eu"));
+        assert_eq!(contexts.for_cluster("staging"), Some("staging"));
+        assert_eq!(contexts.for_cluster("staging-cluster"), Some("staging"));
+        assert_eq!(contexts.for_cluster("dev"), None);
     }
 }

@@ -797,6 +797,9 @@ async fn contexts_choose_between_clusters() {
     let contexts = kubeconfig_contexts(Some(&path)).unwrap();
     assert_eq!(contexts.current.as_deref(), Some("east"));
     assert_eq!(contexts.names, ["east", "west"]);
+    assert_eq!(contexts.clusters, ["east", "west"]);
+    assert_eq!(contexts.for_cluster("west"), Some("west"));
+    assert_eq!(contexts.for_cluster("north"), None);
 
     let source = |context: &str| ClusterSource::Kubeconfig {
         path: Some(path.clone()),

@@ -37,9 +37,15 @@ pub struct ActionRequest {
     pub kind: ActionKind,
     pub namespace: String,
     pub pod: String,
-    /// kubeconfig context (cluster); default: the runner's default context.
+    /// kubeconfig context (cluster); default: the one that reaches `cluster`, else the
+    /// runner's default context.
     #[serde(default)]
     pub context: Option<String>,
+    /// The cluster the alert names (its `cluster` entity), when the request comes from an
+    /// alert or incident: the runner maps it to a context, so that an action on a pod of
+    /// another cluster never goes to the default one.
+    #[serde(default)]
+    pub cluster: Option<String>,
     /// Terminate only: the pod's grace period; default: the runner's.
     #[serde(default)]
     pub grace_seconds: Option<i64>,
@@ -87,6 +93,12 @@ pub trait ResponseRunner: Send + Sync + 'static {
     fn run<'a>(&'a self, request: &'a ActionRequest) -> BoxFuture<'a, RunOutcome>;
     /// The context actions run against when a request names none.
     fn default_context(&self) -> Option<String>;
+    /// The context that reaches the cluster alerts call `cluster`: `Ok(None)` for the default
+    /// context, an error (shown to the requester) when no known context reaches it. A runner
+    /// that reaches a single cluster has nothing to choose.
+    fn context_for_cluster(&self, _cluster: &str) -> Result<Option<String>, String> {
+        Ok(None)
+    }
 }
 
 fn check_name(what: &str, text: &str) -> Result<(), ApiError> {
@@ -136,10 +148,18 @@ pub fn new_record(
 pub async fn start(
     state: &Arc<AppState>,
     actor: &str,
-    request: ActionRequest,
+    mut request: ActionRequest,
 ) -> Result<ActionRecord, ApiError> {
     check_name("namespace", &request.namespace)?;
     check_name("pod", &request.pod)?;
+    if request.context.is_none() {
+        if let Some(cluster) = request.cluster.as_deref().filter(|c| !c.is_empty()) {
+            request.context = state
+                .responder
+                .context_for_cluster(cluster)
+                .map_err(ApiError::bad_request)?;
+        }
+    }
     let record = new_record(&request, actor, state.responder.default_context());
     let stored = record.clone();
     state.with_store(move |s| s.create_action(&stored)).await?;

@@ -1,5 +1,6 @@
 //! The store's logic, written once over [`Db`] for both backends.
 
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -270,6 +271,7 @@ impl Store {
                 dialect,
                 rules: &self.rules,
                 now,
+                stale: BTreeSet::new(),
             };
             for alert_event in alert_events {
                 let (alert, closed) = match alert_event {
@@ -285,6 +287,7 @@ impl Store {
                     Applied::Unchanged => report.alerts_unchanged += 1,
                 }
             }
+            writer.resummarize_stale()?;
         }
         tx.commit().during("committing an ingest batch")?;
         Ok(report)
@@ -909,6 +912,9 @@ struct AlertWriter<'a> {
     dialect: Dialect,
     rules: &'a CorrelationRules,
     now: i64,
+    /// Incidents whose alerts changed in this batch: summarized once, before the commit,
+    /// however many of the batch's alerts they took.
+    stale: BTreeSet<String>,
 }
 
 impl AlertWriter<'_> {
@@ -971,7 +977,7 @@ impl AlertWriter<'_> {
             for key in correlation_keys(alert, self.rules) {
                 self.widen_key(&key, &incident_id, alert.start_time.0, alert.end_time.0)?;
             }
-            self.resummarize(&incident_id)?;
+            self.extend_incident(&incident_id, alert, 0)?;
         }
         Ok(Applied::Updated)
     }
@@ -1044,15 +1050,19 @@ impl AlertWriter<'_> {
             params.push(Value::Int(
                 alert.start_time.0.saturating_sub(self.rules.window),
             ));
+            params.push(Value::Int(
+                i64::try_from(self.rules.max_alerts).unwrap_or(i64::MAX),
+            ));
             let rows = self.tx.query(
                 &d.sql(&format!(
                     "SELECT DISTINCT i.id, i.first_time FROM incident_keys k \
                      JOIN incidents i ON i.id = k.incident_id \
                      WHERE k.key IN ({}) AND k.first_time <= ${} AND k.last_time >= ${} \
-                     ORDER BY i.first_time, i.id",
+                     AND i.alert_count < ${} ORDER BY i.first_time, i.id",
                     list.join(", "),
                     keys.len() + 1,
-                    keys.len() + 2
+                    keys.len() + 2,
+                    keys.len() + 3
                 )),
                 &params,
             )?;
@@ -1095,7 +1105,41 @@ impl AlertWriter<'_> {
         for key in &keys {
             self.widen_key(key, &target, alert.start_time.0, alert.end_time.0)?;
         }
-        self.resummarize(&target)
+        self.extend_incident(&target, alert, 1)
+    }
+
+    /// Keeps what later alerts of this batch correlate by (the alert count against the size
+    /// cap, the span that picks the oldest incident) up to date at once; the rest of the
+    /// summary waits for [`AlertWriter::resummarize_stale`].
+    fn extend_incident(
+        &mut self,
+        incident: &str,
+        alert: &Alert,
+        added_alerts: i64,
+    ) -> Result<(), StoreError> {
+        self.tx.execute(
+            &self.dialect.sql(
+                "UPDATE incidents SET alert_count = alert_count + $1, \
+                 first_time = CASE WHEN $2 < first_time THEN $2 ELSE first_time END, \
+                 last_time = CASE WHEN $3 > last_time THEN $3 ELSE last_time END \
+                 WHERE id = $4",
+            ),
+            &[
+                Value::Int(added_alerts),
+                Value::Int(alert.start_time.0),
+                Value::Int(alert.end_time.0),
+                Value::text(incident),
+            ],
+        )?;
+        self.stale.insert(incident.to_owned());
+        Ok(())
+    }
+
+    fn resummarize_stale(&mut self) -> Result<(), StoreError> {
+        for incident in std::mem::take(&mut self.stale) {
+            self.resummarize(&incident)?;
+        }
+        Ok(())
     }
 
     /// Records that `key` was seen in `incident` over `[first, last]`.
@@ -1132,6 +1176,18 @@ impl AlertWriter<'_> {
             &d.sql("UPDATE incident_alerts SET incident_id = $1 WHERE incident_id = $2"),
             &[Value::text(into), Value::text(from)],
         )?;
+        self.tx.execute(
+            &d.sql(
+                "UPDATE incidents SET alert_count = incidents.alert_count + f.alert_count, \
+                 first_time = CASE WHEN f.first_time < incidents.first_time \
+                   THEN f.first_time ELSE incidents.first_time END, \
+                 last_time = CASE WHEN f.last_time > incidents.last_time \
+                   THEN f.last_time ELSE incidents.last_time END \
+                 FROM incidents f WHERE f.id = $1 AND incidents.id = $2",
+            ),
+            &[Value::text(from), Value::text(into)],
+        )?;
+        self.stale.remove(from);
         let keys = self.tx.query(
             &d.sql("SELECT key, first_time, last_time FROM incident_keys WHERE incident_id = $1"),
             &[Value::text(from)],
@@ -1195,11 +1251,83 @@ impl AlertWriter<'_> {
                 Value::text(incident),
             ],
         )?;
+        // Only what changed is written: a new alert usually moves few positions and adds
+        // few entities, and rewriting a whole large incident per batch is what made ingest
+        // slow down as incidents grew.
+        let stored_positions: HashMap<String, i64> = self
+            .tx
+            .query(
+                &d.sql("SELECT alert_id, position FROM incident_alerts WHERE incident_id = $1"),
+                &[Value::text(incident)],
+            )?
+            .iter()
+            .map(|row| (text_at(row, 0), int_at(row, 1)))
+            .collect();
         for (position, alert) in summary.alert_ids.iter().enumerate() {
+            if stored_positions.get(alert) == Some(&(position as i64)) {
+                continue;
+            }
             self.tx.execute(
                 &d.sql("UPDATE incident_alerts SET position = $1 WHERE alert_id = $2"),
                 &[Value::Int(position as i64), Value::text(alert)],
             )?;
+        }
+        self.store_graph(incident, &summary.graph)
+    }
+
+    /// Replaces an incident's stored graph with `graph`, unless it is already stored as is.
+    fn store_graph(&mut self, incident: &str, graph: &Graph) -> Result<(), StoreError> {
+        let d = self.dialect;
+        let nodes: Vec<[String; 4]> = graph
+            .nodes
+            .iter()
+            .map(|node| {
+                Ok([
+                    node.id.clone(),
+                    node.kind.name().to_owned(),
+                    node.label.clone(),
+                    to_json(&node.properties)?,
+                ])
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let edges: Vec<[String; 3]> = graph
+            .edges
+            .iter()
+            .map(|edge| {
+                [
+                    edge.from.clone(),
+                    edge.to.clone(),
+                    edge.kind.name().to_owned(),
+                ]
+            })
+            .collect();
+        let stored_nodes = self.tx.query(
+            &d.sql(
+                "SELECT entity_id, kind, label, properties FROM incident_entities \
+                 WHERE incident_id = $1 ORDER BY position",
+            ),
+            &[Value::text(incident)],
+        )?;
+        let stored_edges = self.tx.query(
+            &d.sql(
+                "SELECT from_id, to_id, kind FROM incident_edges \
+                 WHERE incident_id = $1 ORDER BY position",
+            ),
+            &[Value::text(incident)],
+        )?;
+        let same = |stored: &[Row], wanted: &[&[String]]| {
+            stored.len() == wanted.len()
+                && stored.iter().zip(wanted).all(|(row, fields)| {
+                    fields
+                        .iter()
+                        .enumerate()
+                        .all(|(i, field)| row.get(i).and_then(Cell::text) == Some(field.as_str()))
+                })
+        };
+        let node_fields: Vec<&[String]> = nodes.iter().map(|n| n.as_slice()).collect();
+        let edge_fields: Vec<&[String]> = edges.iter().map(|e| e.as_slice()).collect();
+        if same(&stored_nodes, &node_fields) && same(&stored_edges, &edge_fields) {
+            return Ok(());
         }
         for table in ["incident_entities", "incident_edges"] {
             self.tx.execute(
@@ -1207,7 +1335,7 @@ impl AlertWriter<'_> {
                 &[Value::text(incident)],
             )?;
         }
-        for (position, node) in summary.graph.nodes.iter().enumerate() {
+        for (position, [id, kind, label, properties]) in nodes.iter().enumerate() {
             self.tx.execute(
                 &d.sql(
                     "INSERT INTO incident_entities \
@@ -1216,15 +1344,15 @@ impl AlertWriter<'_> {
                 ),
                 &[
                     Value::text(incident),
-                    Value::text(&node.id),
+                    Value::text(id),
                     Value::Int(position as i64),
-                    Value::text(node.kind.name()),
-                    Value::text(&node.label),
-                    Value::owned(to_json(&node.properties)?),
+                    Value::text(kind),
+                    Value::text(label),
+                    Value::text(properties),
                 ],
             )?;
         }
-        for (position, edge) in summary.graph.edges.iter().enumerate() {
+        for (position, [from, to, kind]) in edges.iter().enumerate() {
             self.tx.execute(
                 &d.sql(
                     "INSERT INTO incident_edges (incident_id, position, from_id, to_id, kind) \
@@ -1233,9 +1361,9 @@ impl AlertWriter<'_> {
                 &[
                     Value::text(incident),
                     Value::Int(position as i64),
-                    Value::text(&edge.from),
-                    Value::text(&edge.to),
-                    Value::text(edge.kind.name()),
+                    Value::text(from),
+                    Value::text(to),
+                    Value::text(kind),
                 ],
             )?;
         }

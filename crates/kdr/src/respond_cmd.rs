@@ -30,12 +30,27 @@ pub struct KubeArgs {
     /// Use the service-account credentials Kubernetes mounts into kdr's pod.
     #[arg(long, global = true, conflicts_with = "kubeconfig")]
     in_cluster: bool,
-    /// Default kubeconfig context (cluster) for actions that name none.
+    /// Default kubeconfig context (cluster) for actions that name none (default: the
+    /// kubeconfig's current context).
     #[arg(long = "default-context", global = true)]
     default_context: Option<String>,
+    /// CLUSTER=CONTEXT: actions on alerts from cluster CLUSTER use kubeconfig context
+    /// CONTEXT. Without one, a context named CLUSTER, or whose cluster entry is named CLUSTER,
+    /// is used (repeatable).
+    #[arg(long = "cluster-context", global = true, value_parser = parse_cluster_context)]
+    cluster_contexts: Vec<(String, String)>,
     /// Grace period of terminate when the request names none (default: the pod's own).
     #[arg(long = "default-grace-seconds", global = true)]
     default_grace_seconds: Option<u32>,
+}
+
+fn parse_cluster_context(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((cluster, context)) if !cluster.is_empty() && !context.is_empty() => {
+            Ok((cluster.to_owned(), context.to_owned()))
+        }
+        _ => Err(format!("{text:?}: expected CLUSTER=CONTEXT")),
+    }
 }
 
 /// Carries out actions with kdr-respond, connecting to the named context each time (so a
@@ -109,7 +124,43 @@ impl ResponseRunner for KubeRunner {
     }
 
     fn default_context(&self) -> Option<String> {
-        self.kube.default_context.clone()
+        if self.kube.in_cluster {
+            return Some(kdr_respond::IN_CLUSTER.to_owned());
+        }
+        self.kube.default_context.clone().or_else(|| {
+            kdr_respond::kubeconfig_contexts(self.kube.kubeconfig.as_deref())
+                .ok()
+                .and_then(|contexts| contexts.current)
+        })
+    }
+
+    fn context_for_cluster(&self, cluster: &str) -> Result<Option<String>, String> {
+        if let Some((_, context)) = self
+            .kube
+            .cluster_contexts
+            .iter()
+            .find(|(c, _)| c == cluster)
+        {
+            return Ok(Some(context.clone()));
+        }
+        // In a pod, kdr reaches only the cluster it runs in.
+        if self.kube.in_cluster {
+            return Ok(None);
+        }
+        let contexts = kdr_respond::kubeconfig_contexts(self.kube.kubeconfig.as_deref())
+            .map_err(|e| e.to_string())?;
+        if let Some(context) = contexts.for_cluster(cluster) {
+            return Ok(Some(context.to_owned()));
+        }
+        // One context: the cluster's name in alerts is only a label of the one cluster.
+        if contexts.names.len() <= 1 {
+            return Ok(None);
+        }
+        Err(format!(
+            "no kubeconfig context reaches cluster {cluster:?} (contexts: {}); name one with \
+             --cluster-context {cluster}=CONTEXT",
+            contexts.names.join(", ")
+        ))
     }
 }
 
@@ -177,6 +228,7 @@ pub fn respond(args: RespondArgs) -> anyhow::Result<ExitCode> {
         namespace: target.namespace,
         pod: target.pod,
         context: target.context,
+        cluster: None,
         grace_seconds: grace.map(i64::from),
         alert_id: None,
         incident_id: None,
@@ -441,4 +493,65 @@ pub fn actions(args: ActionsArgs) -> anyhow::Result<ExitCode> {
         )
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kubeconfig(contexts: &[(&str, &str)]) -> tempfile::NamedTempFile {
+        let mut text = String::from("apiVersion: v1\nkind: Config\nclusters:\n");
+        for (_, cluster) in contexts {
+            text += &format!("- name: {cluster}\n  cluster:\n    server: https://127.0.0.1:6443\n");
+        }
+        text += "users:\n- name: u\n  user:\n    token: t\ncontexts:\n";
+        for (name, cluster) in contexts {
+            text += &format!("- name: {name}\n  context:\n    cluster: {cluster}\n    user: u\n");
+        }
+        text += &format!("current-context: {}\n", contexts[0].0);
+        let file = tempfile::NamedTempFile::new().expect("temp file");
+        std::fs::write(file.path(), text).expect("write kubeconfig");
+        file
+    }
+
+    fn runner(path: &std::path::Path, mappings: &[(&str, &str)]) -> KubeRunner {
+        KubeRunner::new(&KubeArgs {
+            kubeconfig: Some(path.to_owned()),
+            cluster_contexts: mappings
+                .iter()
+                .map(|(c, x)| (c.to_string(), x.to_string()))
+                .collect(),
+            ..KubeArgs::default()
+        })
+    }
+
+    #[test]
+    fn an_alert_cluster_maps_to_the_context_that_reaches_it_or_is_refused() {
+        let file = kubeconfig(&[("admin@prod-eu", "prod-eu"), ("staging", "staging-1")]);
+        let kube = runner(file.path(), &[("legacy", "staging")]);
+        assert_eq!(kube.default_context().as_deref(), Some("admin@prod-eu"));
+        let mapped = |cluster| kube.context_for_cluster(cluster);
+        assert_eq!(mapped("prod-eu"), Ok(Some("admin@prod-eu".to_owned())));
+        assert_eq!(mapped("staging"), Ok(Some("staging".to_owned())));
+        assert_eq!(mapped("legacy"), Ok(Some("staging".to_owned())));
+        let refused = mapped("dev-us").expect_err("an unknown cluster is refused");
+        assert!(refused.contains("\"dev-us\""), "{refused}");
+        assert!(refused.contains("admin@prod-eu, staging"), "{refused}");
+        assert!(
+            refused.contains("--cluster-context dev-us=CONTEXT"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn with_one_context_every_cluster_name_is_that_cluster() {
+        let file = kubeconfig(&[("kind-kind", "kind-kind")]);
+        let kube = runner(file.path(), &[]);
+        assert_eq!(kube.context_for_cluster("prod-eu"), Ok(None));
+        assert!(parse_cluster_context("prod=").is_err());
+        assert_eq!(
+            parse_cluster_context("prod=admin@prod"),
+            Ok(("prod".to_owned(), "admin@prod".to_owned()))
+        );
+    }
 }

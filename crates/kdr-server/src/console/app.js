@@ -499,7 +499,7 @@ function podActions(namespace, pod, cluster, link) {
   const grace = h("input", { type: "number", min: 0, value: 30, size: 4, testid: "grace-seconds" });
   const confirmBox = h("div", { class: "toolbar", testid: "action-confirm-box" });
   const request = (kind) => guarded(async () => {
-    const body = Object.assign({ kind, namespace, pod }, link);
+    const body = Object.assign({ kind, namespace, pod }, cluster ? { cluster } : {}, link);
     if (kind === "terminate") body.graceSeconds = Number(grace.value);
     const record = await api("POST", "/api/v1/actions", body);
     flash(`${kind} requested (${record.id}); follow it in the action center`, "ok");

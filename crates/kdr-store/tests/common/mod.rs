@@ -26,6 +26,7 @@ macro_rules! shared_store_tests {
             triage_history_and_comments,
             incidents_group_alerts_and_keep_their_graph,
             incidents_merge_when_an_alert_bridges_them,
+            incidents_stop_growing_at_the_size_cap,
             hunting_rows_and_retention,
             hunting_queries_run_over_stored_events,
         );
@@ -582,6 +583,61 @@ pub fn incidents_merge_when_an_alert_bridges_them(store: &mut Store) {
         store.incident_graph(&merged.id).expect("graph"),
         expected[0].graph
     );
+}
+
+/// 400 related alerts, stored in batches of uneven size: the store closes incidents at the
+/// size cap exactly where the in-memory correlator does, and summarizes each one the same.
+pub fn incidents_stop_growing_at_the_size_cap(store: &mut Store) {
+    let rules = CorrelationRules::default();
+    let alerts: Vec<Alert> = (0..400)
+        .map(|i| {
+            let mut a = alert(&format!("K8S.NODE_Step{i}"), i, "shop", "db-0");
+            if i % 3 == 0 {
+                a.entities.node = Some(format!("node-{}", i % 4));
+            }
+            a
+        })
+        .collect();
+    let mut rest: &[Alert] = &alerts;
+    for size in [1, 7, 149, 2, 91].into_iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (batch, later) = rest.split_at(size.min(rest.len()));
+        let events: Vec<AlertEvent> = batch.iter().cloned().map(AlertEvent::Opened).collect();
+        store.ingest(&[], &events).expect("ingest");
+        rest = later;
+    }
+    let expected = group(&alerts, &rules);
+    let counts: Vec<usize> = expected.iter().map(|i| i.alert_ids.len()).collect();
+    assert_eq!(counts, vec![rules.max_alerts, rules.max_alerts, 100]);
+    let stored = store
+        .list_incidents(&IncidentFilter::default(), Page::first(10))
+        .expect("incidents");
+    assert_eq!(stored.total, expected.len() as u64);
+    for wanted in &expected {
+        let incident = store
+            .get_incident(&wanted.id)
+            .expect("get")
+            .expect("the same incident IDs as in memory");
+        assert_eq!(incident.alert_count as usize, wanted.alert_ids.len());
+        assert_eq!(incident.title, wanted.title);
+        assert_eq!(
+            (incident.first_time, incident.last_time),
+            (wanted.first_time, wanted.last_time)
+        );
+        let members: Vec<String> = store
+            .incident_alerts(&wanted.id)
+            .expect("members")
+            .into_iter()
+            .map(|a| a.id)
+            .collect();
+        assert_eq!(members, wanted.alert_ids);
+        assert_eq!(
+            store.incident_graph(&wanted.id).expect("graph"),
+            wanted.graph
+        );
+    }
 }
 
 pub fn hunting_rows_and_retention(store: &mut Store) {
