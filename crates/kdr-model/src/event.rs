@@ -5,7 +5,9 @@
 //! look at them, and the few that do parse only the object kinds they need (see `kdr-decode`'s
 //! object views).
 
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::Timestamp;
@@ -248,8 +250,8 @@ pub struct Process {
     #[serde(default)]
     pub stdio: [FdKind; 3],
     /// Parent first, then grandparent, and so on (bounded by the sensor).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ancestors: Vec<Ancestor>,
+    #[serde(default, skip_serializing_if = "<[Ancestor]>::is_empty")]
+    pub ancestors: Ancestors,
     /// True when the executable lives in the container's writable (overlay upper) layer:
     /// written or modified after the container started, so not part of its image (binary
     /// drift). Only meaningful on `exec` events and their process.
@@ -265,6 +267,60 @@ pub struct Ancestor {
     pub exe: String,
     #[serde(default)]
     pub args: Vec<String>,
+}
+
+/// A lineage: ancestors, parent first. Immutable and shared: cloning it is a reference count,
+/// so the sensor builds a parent's lineage once and every event below that parent carries
+/// the same one. It reads as a slice (`Deref<Target = [Ancestor]>`) and its JSON form is a
+/// plain array of ancestors.
+#[derive(Clone, Default, PartialEq)]
+pub struct Ancestors(Arc<[Ancestor]>);
+
+impl std::ops::Deref for Ancestors {
+    type Target = [Ancestor];
+
+    fn deref(&self) -> &[Ancestor] {
+        &self.0
+    }
+}
+
+impl<'a> IntoIterator for &'a Ancestors {
+    type Item = &'a Ancestor;
+    type IntoIter = std::slice::Iter<'a, Ancestor>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl From<Vec<Ancestor>> for Ancestors {
+    fn from(list: Vec<Ancestor>) -> Self {
+        Ancestors(list.into())
+    }
+}
+
+impl FromIterator<Ancestor> for Ancestors {
+    fn from_iter<I: IntoIterator<Item = Ancestor>>(iter: I) -> Self {
+        Ancestors(iter.into_iter().collect())
+    }
+}
+
+impl std::fmt::Debug for Ancestors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter()).finish()
+    }
+}
+
+impl Serialize for Ancestors {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Ancestors {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<Ancestor>::deserialize(deserializer).map(Ancestors::from)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
