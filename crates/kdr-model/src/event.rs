@@ -550,7 +550,11 @@ mod tests {
         let shared = Ancestors::from(list.clone());
         let copy = shared.clone();
         assert_eq!(serde_json::to_string(&shared).unwrap(), plain);
-        assert_eq!(serde_json::to_string(&copy).unwrap(), plain, "from the cache");
+        assert_eq!(
+            serde_json::to_string(&copy).unwrap(),
+            plain,
+            "from the cache"
+        );
         // Other serde_json outputs take it too.
         assert_eq!(
             serde_json::to_value(&copy).unwrap(),

@@ -50,11 +50,13 @@ pub struct ProcEntry {
 }
 
 /// A lineage built once and shared by every event that carries it, with the entries it was
-/// built from: it stays valid while the walk from its first process meets the same ones.
+/// built from: it stays valid while the walk from its first process meets the same ones,
+/// which needs no walk while the table has not changed since it was last checked.
 #[derive(Clone, Debug)]
 struct Lineage {
     ancestors: Ancestors,
     serials: Box<[u64]>,
+    checked_at: u64,
 }
 
 impl ProcEntry {
@@ -74,6 +76,8 @@ pub struct ProcTable {
     max_ancestors: usize,
     last_purge: u64,
     next_serial: u64,
+    /// Counts changes to which processes the table holds (entries added, replaced, purged).
+    changes: u64,
     /// The (pid, serial) of each step of the last lineage walk; kept to reuse its allocation.
     walk: Vec<(u32, u64)>,
 }
@@ -90,12 +94,14 @@ impl ProcTable {
             max_ancestors,
             last_purge: 0,
             next_serial: 0,
+            changes: 0,
             walk: Vec::new(),
         }
     }
 
     fn insert(&mut self, tgid: u32, mut entry: ProcEntry) {
         self.next_serial += 1;
+        self.changes += 1;
         entry.serial = self.next_serial;
         entry.lineage = None;
         self.map.insert(tgid, entry);
@@ -169,6 +175,11 @@ impl ProcTable {
     /// processes or a loop. Built once per parent and shared; rebuilt when a process on the
     /// way was replaced (exec) or is not the one it was built from.
     pub fn ancestors(&mut self, ppid: u32) -> Ancestors {
+        if let Some(l) = self.map.get(&ppid).and_then(|e| e.lineage.as_ref()) {
+            if l.checked_at == self.changes {
+                return l.ancestors.clone();
+            }
+        }
         let mut walk = std::mem::take(&mut self.walk);
         walk.clear();
         let mut pid = ppid;
@@ -191,9 +202,10 @@ impl ProcTable {
         let Some(&(first, _)) = walk.first() else {
             return Ancestors::default();
         };
-        let same = |l: &Lineage| l.serials.iter().copied().eq(walk.iter().map(|w| w.1));
-        if let Some(l) = self.map.get(&first).and_then(|e| e.lineage.as_ref()) {
-            if same(l) {
+        let changes = self.changes;
+        if let Some(l) = self.map.get_mut(&first).and_then(|e| e.lineage.as_mut()) {
+            if l.serials.iter().copied().eq(walk.iter().map(|w| w.1)) {
+                l.checked_at = changes;
                 return l.ancestors.clone();
             }
         }
@@ -212,6 +224,7 @@ impl ProcTable {
             e.lineage = Some(Lineage {
                 ancestors: ancestors.clone(),
                 serials: walk.iter().map(|w| w.1).collect(),
+                checked_at: changes,
             });
         }
         ancestors
@@ -224,12 +237,16 @@ impl ProcTable {
             return;
         }
         self.last_purge = now;
+        let before = self.map.len();
         self.map.retain(|_, e| {
             e.exited_at
                 .is_none_or(|t| now.saturating_sub(t) < LINGER_NS)
         });
         if self.map.len() >= MAX_ENTRIES {
             self.map.retain(|_, e| e.exited_at.is_none());
+        }
+        if self.map.len() != before {
+            self.changes += 1;
         }
     }
 }
@@ -324,6 +341,9 @@ mod tests {
         // Siblings (and later events) share the parent's lineage, not copies of it.
         assert!(std::ptr::eq(first.as_ptr(), t.ancestors(b).as_ptr()));
         assert_eq!(first.len(), 2);
+        // Other processes coming and going leave it as it is.
+        t.fork(d, 4_050_000_005);
+        assert!(std::ptr::eq(first.as_ptr(), t.ancestors(b).as_ptr()));
         // A grandparent's exec changes the lineage below it.
         t.exec(a, ProcEntry::new(image("/sbin/other", &["other"]), 0));
         let after = t.ancestors(b);
@@ -334,6 +354,10 @@ mod tests {
         t.exec(b, ProcEntry::new(image("/bin/sh", &["sh"]), a));
         assert_eq!(t.ancestors(b)[0].exe, "/bin/sh");
         assert!(t.ancestors(0).is_empty());
+        // And a grandparent purged long after its exit ends the lineage there.
+        t.exit(a, LINGER_NS);
+        t.purge(3 * LINGER_NS);
+        assert_eq!(t.ancestors(b).len(), 1);
     }
 
     #[test]
