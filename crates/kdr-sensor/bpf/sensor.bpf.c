@@ -172,25 +172,27 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
 }
 
+/* kn_parent(kn) != NULL for a BTF-typed kn, by direct load. */
+static __always_inline bool kn_has_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(kn->__parent))
+		return kn->__parent != NULL;
+	return ((struct kernfs_node___old *)kn)->parent != NULL;
+}
+
 /* The cgroup a task is attributed by: its cgroup v2 one, unless that is the root, in which case
- * (cgroup v1 or hybrid hosts whose runtime only uses v1) its memory controller's one. */
+ * (cgroup v1 or hybrid hosts whose runtime only uses v1) its memory controller's one. Direct
+ * loads from the BTF-typed task (see fill_hdr): this runs for every record. */
 static __always_inline struct kernfs_node *task_cgroup_kn(struct task_struct *t)
 {
 	struct kernfs_node *kn = t->cgroups->dfl_cgrp->kn;
-	if (kn && kn_parent(kn))
+	if (kn && kn_has_parent(kn))
 		return kn;
 	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id)) {
-		int id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
-		struct css_set *cs = BPF_CORE_READ(t, cgroups);
-		struct cgroup_subsys_state *css = NULL;
-		if (id >= 0 && id < 16) {
-			bpf_core_read(&css, sizeof(css), &cs->subsys[id]);
-			if (css) {
-				struct kernfs_node *v1 = BPF_CORE_READ(css, cgroup, kn);
-				if (v1)
-					return v1;
-			}
-		}
+		struct cgroup_subsys_state *css =
+			t->cgroups->subsys[bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id)];
+		if (css && css->cgroup->kn)
+			return css->cgroup->kn;
 	}
 	return kn;
 }
@@ -198,10 +200,10 @@ static __always_inline struct kernfs_node *task_cgroup_kn(struct task_struct *t)
 /* The header, read through the BTF-typed current task: direct loads (fault-safe, a NULL
  * pointer reads as 0) cost a fraction of a probe_read helper call each, and this runs for
  * every record. */
-static __always_inline void *fill_hdr(struct scratch *s, __u32 kind)
+static __always_inline void *fill_hdr(__u8 *rec, __u32 kind)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
-	struct hdr *h = (void *)s->rec;
+	struct hdr *h = (void *)rec;
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 ug = bpf_get_current_uid_gid();
 
@@ -214,11 +216,12 @@ static __always_inline void *fill_hdr(struct scratch *s, __u32 kind)
 	h->uid = (__u32)ug;
 	h->gid = ug >> 32;
 	h->euid = t->cred->euid.val;
-	h->cgroup_id = BPF_CORE_READ(task_cgroup_kn(t), id);
+	struct kernfs_node *kn = task_cgroup_kn(t);
+	h->cgroup_id = kn ? kn->id : 0;
 	h->mntns = t->nsproxy->mnt_ns->ns.inum;
 	h->start_time = t->group_leader->start_time;
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
-	return s->rec + HDR_SZ;
+	return rec + HDR_SZ;
 }
 
 static __always_inline bool in_container(void)
@@ -425,7 +428,7 @@ int sched_process_exec(void *ctx)
 	if (!s)
 		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
-	struct exec_fixed *x = fill_hdr(s, K_EXEC);
+	struct exec_fixed *x = fill_hdr(s->rec, K_EXEC);
 	char *data = (char *)s->rec + HDR_SZ + sizeof(*x);
 	__u32 off = 0, n, flags = 0;
 	bool trunc = false;
@@ -489,7 +492,7 @@ int sched_process_exit(void *ctx)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	struct exit_fixed *x = fill_hdr(s, K_EXIT);
+	struct exit_fixed *x = fill_hdr(s->rec, K_EXIT);
 	int code = BPF_CORE_READ(t, exit_code);
 	/* Shell convention: the exit status, or 128 + the signal that killed it. */
 	x->code = (code & 0x7f) ? 128 + (code & 0x7f) : (code >> 8) & 0xff;
@@ -518,7 +521,7 @@ int raw_sched_process_fork(struct raw_tp_args *ctx)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	struct fork_fixed *x = fill_hdr(s, K_FORK);
+	struct fork_fixed *x = fill_hdr(s->rec, K_FORK);
 	x->child_tgid = tgid;
 	x->pad = 0;
 	emit(s->rec, HDR_SZ + sizeof(*x), REC_SZ);
@@ -618,15 +621,22 @@ static __always_inline __u32 watched(struct scratch *s, int len, bool second)
 	return ops;
 }
 
+/* The thread's staging slot, created on first use; failing that, a drop of `kind`. */
+static __always_inline struct pending_rec *pending_slot(__u32 kind)
+{
+	struct pending_rec *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
+						     BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!p)
+		count_drop(kind);
+	return p;
+}
+
 static __always_inline void stage(struct scratch *s, __u32 size)
 {
 	struct hdr *h = (void *)s->rec;
-	struct pending_rec *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
-						     BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!p) {
-		count_drop(h->kind);
+	struct pending_rec *p = pending_slot(h->kind);
+	if (!p)
 		return;
-	}
 	barrier_var(size);
 	if (size > PENDING_SZ)
 		size = PENDING_SZ;
@@ -663,7 +673,7 @@ static __always_inline int file_event(__u32 op, __u32 flags, __u32 mode, int dfd
 	if (!report)
 		return 0;
 
-	struct file_fixed *x = fill_hdr(s, K_FILE);
+	struct file_fixed *x = fill_hdr(s->rec, K_FILE);
 	char *data = (char *)s->rec + HDR_SZ + sizeof(*x);
 	x->op = op;
 	x->flags = flags;
@@ -833,9 +843,9 @@ static __always_inline void sock_addrs(struct sock *sk, struct net_fixed *x, boo
 	}
 }
 
-static __always_inline struct net_fixed *net_begin(struct scratch *s, __u32 op, int fd)
+static __always_inline struct net_fixed *net_begin(__u8 *rec, __u32 op, int fd)
 {
-	struct net_fixed *x = fill_hdr(s, K_NET);
+	struct net_fixed *x = fill_hdr(rec, K_NET);
 	__builtin_memset(x, 0, sizeof(*x));
 	x->op = op;
 	x->fd = fd;
@@ -843,22 +853,28 @@ static __always_inline struct net_fixed *net_begin(struct scratch *s, __u32 op, 
 }
 
 /* Parses a user sockaddr into x (remote for connect, local for bind); returns the bytes of
- * unix path copied after x, or -1 for families not reported. */
+ * unix path copied after x, or -1 for families not reported. Family, port and IP address
+ * come in one read (a sockaddr_in6 is 28 bytes). */
 static __always_inline int user_sockaddr(struct net_fixed *x, const void *uaddr, int alen,
 					 bool into_local)
 {
-	__u16 fam = 0;
-	if (!uaddr || alen < 2 || bpf_probe_read_user(&fam, sizeof(fam), uaddr))
+	__u8 sa[28] = {};
+	if (!uaddr || alen < 2)
 		return -1;
-	x->family = fam;
+	__u32 n = alen;
+	barrier_var(n);
+	if (n > sizeof(sa))
+		n = sizeof(sa);
+	if (bpf_probe_read_user(sa, n, uaddr))
+		return -1;
+	__u16 fam = *(__u16 *)sa;
+	__u16 port = *(__u16 *)(sa + 2);
 	__u8 *addr = into_local ? x->laddr : x->raddr;
-	__u16 port = 0;
+	x->family = fam;
 	if (fam == AF_INET) {
-		bpf_probe_read_user(&port, 2, uaddr + 2);
-		bpf_probe_read_user(addr, 4, uaddr + 4);
+		__builtin_memcpy(addr, sa + 4, 4);
 	} else if (fam == AF_INET6) {
-		bpf_probe_read_user(&port, 2, uaddr + 2);
-		bpf_probe_read_user(addr, 16, uaddr + 8);
+		__builtin_memcpy(addr, sa + 8, 16);
 	} else if (fam == AF_UNIX) {
 		/* Abstract names start with a NUL and are not NUL-terminated: copy bytes. */
 		__u32 plen = alen - 2;
@@ -879,34 +895,35 @@ static __always_inline int user_sockaddr(struct net_fixed *x, const void *uaddr,
 	return 0;
 }
 
-ENTER(connect)
+/* connect and bind: the record is built in the thread's staging slot itself and sent at the
+ * syscall's exit with its result. */
+static __always_inline int stage_sockaddr(__u32 op, int fd, const void *uaddr, int alen,
+					  bool into_local)
 {
 	if (is_self())
 		return 0;
-	struct scratch *s = get_scratch();
-	if (!s)
+	struct pending_rec *p = pending_slot(K_NET);
+	if (!p)
 		return 0;
-	struct net_fixed *x = net_begin(s, N_CONNECT, A(0));
-	int plen = user_sockaddr(x, (void *)A(1), A(2), false);
-	if (plen < 0)
+	struct hdr *h = (void *)p->rec;
+	struct net_fixed *x = net_begin(p->rec, op, fd);
+	int plen = user_sockaddr(x, uaddr, alen, into_local);
+	if (plen < 0) {
+		h->kind = 0;
 		return 0;
-	stage(s, HDR_SZ + sizeof(*x) + (plen & 127));
+	}
+	h->size = HDR_SZ + sizeof(*x) + (plen & 127);
 	return 0;
+}
+
+ENTER(connect)
+{
+	return stage_sockaddr(N_CONNECT, A(0), (void *)A(1), A(2), false);
 }
 
 ENTER(bind)
 {
-	if (is_self())
-		return 0;
-	struct scratch *s = get_scratch();
-	if (!s)
-		return 0;
-	struct net_fixed *x = net_begin(s, N_BIND, A(0));
-	int plen = user_sockaddr(x, (void *)A(1), A(2), true);
-	if (plen < 0)
-		return 0;
-	stage(s, HDR_SZ + sizeof(*x) + (plen & 127));
-	return 0;
+	return stage_sockaddr(N_BIND, A(0), (void *)A(1), A(2), true);
 }
 
 ENTER(listen)
@@ -920,7 +937,7 @@ ENTER(listen)
 	struct sock *sk = file_sock(fd_file(t, A(0)));
 	if (!sk)
 		return 0;
-	struct net_fixed *x = net_begin(s, N_LISTEN, A(0));
+	struct net_fixed *x = net_begin(s->rec, N_LISTEN, A(0));
 	sock_addrs(sk, x, false);
 	emit(s->rec, HDR_SZ + sizeof(*x), REC_SZ);
 	return 0;
@@ -941,7 +958,7 @@ static __always_inline int accepted(struct sys_exit_ctx *ctx)
 	/* Unix accepts are local IPC, high volume and carry no peer address. */
 	if (fam != AF_INET && fam != AF_INET6)
 		return 0;
-	struct net_fixed *x = net_begin(s, N_ACCEPT, ctx->ret);
+	struct net_fixed *x = net_begin(s->rec, N_ACCEPT, ctx->ret);
 	sock_addrs(sk, x, true);
 	x->result = ctx->ret;
 	emit(s->rec, HDR_SZ + sizeof(*x), REC_SZ);
@@ -1022,7 +1039,7 @@ EXIT(bind)
 static __always_inline struct proc_fixed *proc_begin(struct scratch *s, __u32 op, __u64 a,
 						     __u64 b)
 {
-	struct proc_fixed *x = fill_hdr(s, K_PROC);
+	struct proc_fixed *x = fill_hdr(s->rec, K_PROC);
 	__builtin_memset(x, 0, sizeof(*x));
 	x->op = op;
 	x->a = a;
