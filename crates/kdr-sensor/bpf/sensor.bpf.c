@@ -162,7 +162,7 @@ static __always_inline struct scratch *get_scratch(void)
 
 static __always_inline bool is_self(void)
 {
-	return (bpf_get_current_pid_tgid() >> 32) == sensor_tgid;
+	return bpf_get_current_task_btf()->tgid == sensor_tgid;
 }
 
 static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
@@ -204,23 +204,23 @@ static __always_inline void *fill_hdr(__u8 *rec, __u32 kind)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct hdr *h = (void *)rec;
-	__u64 id = bpf_get_current_pid_tgid();
-	__u64 ug = bpf_get_current_uid_gid();
+	const struct cred *cred = t->cred;
 
 	h->kind = kind;
 	h->size = 0;
 	h->ktime = bpf_ktime_get_ns();
-	h->pid = (__u32)id;
-	h->tgid = id >> 32;
+	h->pid = t->pid;
+	h->tgid = t->tgid;
 	h->ppid = t->real_parent->tgid;
-	h->uid = (__u32)ug;
-	h->gid = ug >> 32;
-	h->euid = t->cred->euid.val;
+	/* kuids are init_user_ns ids, as bpf_get_current_uid_gid() gives them. */
+	h->uid = cred->uid.val;
+	h->gid = cred->gid.val;
+	h->euid = cred->euid.val;
 	struct kernfs_node *kn = task_cgroup_kn(t);
 	h->cgroup_id = kn ? kn->id : 0;
 	h->mntns = t->nsproxy->mnt_ns->ns.inum;
 	h->start_time = t->group_leader->start_time;
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	__builtin_memcpy(h->comm, t->comm, sizeof(h->comm));
 	return rec + HDR_SZ;
 }
 
@@ -365,11 +365,15 @@ static __always_inline __u32 walk_kn(struct scratch *s, struct kernfs_node *kn)
 	return pos;
 }
 
+/* The file behind a descriptor of the BTF-typed task t: direct loads down to the table, one
+ * read for the slot (a variable index). */
 static __always_inline struct file *fd_file(struct task_struct *t, int fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct fdtable *fdt = t->files->fdt;
+	if (!fdt)
+		return NULL;
+	unsigned int max = fdt->max_fds;
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
 
 	if (fd < 0 || (unsigned int)fd >= max)
@@ -822,23 +826,57 @@ static __always_inline struct sock *file_sock(struct file *f)
 	return BPF_CORE_READ(so, sk);
 }
 
-static __always_inline void sock_addrs(struct sock *sk, struct net_fixed *x, bool remote)
+/* The start of struct sock_common: IPv4 addresses, ports and family, laid out so since
+ * Linux 2.6.38. Read in one go when this kernel agrees (CO-RE offsets, checked at load). */
+struct sk_head {
+	__u32 daddr;
+	__u32 rcv_saddr;
+	__u32 hash;
+	__u16 dport;
+	__u16 num;
+	__u16 family;
+};
+
+static __always_inline bool sk_head_fits(void)
 {
-	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	return bpf_core_field_offset(struct sock_common, skc_daddr) == 0 &&
+	       bpf_core_field_offset(struct sock_common, skc_rcv_saddr) == 4 &&
+	       bpf_core_field_offset(struct sock_common, skc_dport) == 12 &&
+	       bpf_core_field_offset(struct sock_common, skc_num) == 14 &&
+	       bpf_core_field_offset(struct sock_common, skc_family) == 16 &&
+	       bpf_core_field_offset(struct sock, __sk_common) == 0;
+}
+
+static __always_inline int sock_head(struct sock *sk, struct sk_head *h)
+{
+	if (sk_head_fits())
+		return bpf_probe_read_kernel(h, sizeof(*h), sk);
+	h->daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	h->rcv_saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+	h->dport = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	h->num = BPF_CORE_READ(sk, __sk_common.skc_num);
+	h->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	return 0;
+}
+
+/* Fills x's local address (and remote, if asked) from the socket and its head. */
+static __always_inline void sock_addrs(struct sock *sk, const struct sk_head *h,
+				       struct net_fixed *x, bool remote)
+{
 	if (!x->family)
-		x->family = fam;
-	x->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	if (fam == AF_INET) {
-		BPF_CORE_READ_INTO(&x->laddr, sk, __sk_common.skc_rcv_saddr);
+		x->family = h->family;
+	x->lport = h->num;
+	if (h->family == AF_INET) {
+		__builtin_memcpy(x->laddr, &h->rcv_saddr, 4);
 		if (remote) {
-			BPF_CORE_READ_INTO(&x->raddr, sk, __sk_common.skc_daddr);
-			x->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+			__builtin_memcpy(x->raddr, &h->daddr, 4);
+			x->rport = bpf_ntohs(h->dport);
 		}
-	} else if (fam == AF_INET6) {
+	} else if (h->family == AF_INET6) {
 		BPF_CORE_READ_INTO(&x->laddr, sk, __sk_common.skc_v6_rcv_saddr);
 		if (remote) {
 			BPF_CORE_READ_INTO(&x->raddr, sk, __sk_common.skc_v6_daddr);
-			x->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+			x->rport = bpf_ntohs(h->dport);
 		}
 	}
 }
@@ -937,8 +975,11 @@ ENTER(listen)
 	struct sock *sk = file_sock(fd_file(t, A(0)));
 	if (!sk)
 		return 0;
+	struct sk_head h = {};
+	if (sock_head(sk, &h))
+		return 0;
 	struct net_fixed *x = net_begin(s->rec, N_LISTEN, A(0));
-	sock_addrs(sk, x, false);
+	sock_addrs(sk, &h, x, false);
 	emit(s->rec, HDR_SZ + sizeof(*x), REC_SZ);
 	return 0;
 }
@@ -954,12 +995,12 @@ static __always_inline int accepted(struct sys_exit_ctx *ctx)
 	struct sock *sk = file_sock(fd_file(t, ctx->ret));
 	if (!sk)
 		return 0;
-	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	struct sk_head h = {};
 	/* Unix accepts are local IPC, high volume and carry no peer address. */
-	if (fam != AF_INET && fam != AF_INET6)
+	if (sock_head(sk, &h) || (h.family != AF_INET && h.family != AF_INET6))
 		return 0;
 	struct net_fixed *x = net_begin(s->rec, N_ACCEPT, ctx->ret);
-	sock_addrs(sk, x, true);
+	sock_addrs(sk, &h, x, true);
 	x->result = ctx->ret;
 	emit(s->rec, HDR_SZ + sizeof(*x), REC_SZ);
 	return 0;
@@ -998,8 +1039,9 @@ static __always_inline int finish(struct sys_exit_ctx *ctx)
 			/* The local address exists once connect has run (even EINPROGRESS). */
 			struct task_struct *t = bpf_get_current_task_btf();
 			struct sock *sk = file_sock(fd_file(t, x->fd));
-			if (sk)
-				sock_addrs(sk, x, false);
+			struct sk_head sh = {};
+			if (sk && !sock_head(sk, &sh))
+				sock_addrs(sk, &sh, x, false);
 		}
 	}
 	emit(p->rec, h->size, PENDING_SZ);
