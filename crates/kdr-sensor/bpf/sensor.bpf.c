@@ -7,7 +7,8 @@
  * Records are built in a per-CPU scratch buffer and copied into one ring buffer with their
  * real length (bpf_ringbuf_output), so a short exec costs a few hundred bytes, not the 8 KiB
  * bound. Syscalls whose result matters (open, connect, bind, ...) are staged in `pending` (task
- * storage) at entry and sent at exit with the return value. Every failed ring buffer write or
+ * storage) at entry and sent at exit with the return value; connect and bind records are
+ * built there directly. Every failed ring buffer write or
  * staging is counted per record kind in `drops`; nothing is lost silently.
  */
 #include "vmlinux.h"
@@ -198,8 +199,8 @@ static __always_inline struct kernfs_node *task_cgroup_kn(struct task_struct *t)
 }
 
 /* The header, read through the BTF-typed current task: direct loads (fault-safe, a NULL
- * pointer reads as 0) cost a fraction of a probe_read helper call each, and this runs for
- * every record. */
+ * pointer reads as 0) cost a fraction of a helper call (bpf_get_current_comm, ...) or a
+ * probe read each, and this runs for every record. */
 static __always_inline void *fill_hdr(__u8 *rec, __u32 kind)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
