@@ -5,7 +5,10 @@
 //! look at them, and the few that do parse only the object kinds they need (see `kdr-decode`'s
 //! object views).
 
-use serde::{Deserialize, Serialize};
+use std::sync::{Arc, OnceLock};
+
+use serde::ser::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::Timestamp;
@@ -248,8 +251,8 @@ pub struct Process {
     #[serde(default)]
     pub stdio: [FdKind; 3],
     /// Parent first, then grandparent, and so on (bounded by the sensor).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ancestors: Vec<Ancestor>,
+    #[serde(default, skip_serializing_if = "<[Ancestor]>::is_empty")]
+    pub ancestors: Ancestors,
     /// True when the executable lives in the container's writable (overlay upper) layer:
     /// written or modified after the container started, so not part of its image (binary
     /// drift). Only meaningful on `exec` events and their process.
@@ -265,6 +268,84 @@ pub struct Ancestor {
     pub exe: String,
     #[serde(default)]
     pub args: Vec<String>,
+}
+
+/// A lineage: ancestors, parent first. Immutable and shared: cloning it is a reference count,
+/// so the sensor builds a parent's lineage once and every event below that parent carries
+/// the same one. It reads as a slice (`Deref<Target = [Ancestor]>`) and its JSON form is a
+/// plain array of ancestors, written once and then copied: a shared lineage goes out with
+/// every event of the processes below it, and often outweighs the rest of the event.
+#[derive(Clone, Default)]
+pub struct Ancestors(Arc<Lineage>);
+
+#[derive(Default)]
+struct Lineage {
+    list: Box<[Ancestor]>,
+    json: OnceLock<Box<RawValue>>,
+}
+
+impl std::ops::Deref for Ancestors {
+    type Target = [Ancestor];
+
+    fn deref(&self) -> &[Ancestor] {
+        &self.0.list
+    }
+}
+
+impl<'a> IntoIterator for &'a Ancestors {
+    type Item = &'a Ancestor;
+    type IntoIter = std::slice::Iter<'a, Ancestor>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.list.iter()
+    }
+}
+
+impl From<Vec<Ancestor>> for Ancestors {
+    fn from(list: Vec<Ancestor>) -> Self {
+        Ancestors(Arc::new(Lineage {
+            list: list.into(),
+            json: OnceLock::new(),
+        }))
+    }
+}
+
+impl FromIterator<Ancestor> for Ancestors {
+    fn from_iter<I: IntoIterator<Item = Ancestor>>(iter: I) -> Self {
+        Ancestors::from(iter.into_iter().collect::<Vec<_>>())
+    }
+}
+
+impl PartialEq for Ancestors {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.list == other.0.list
+    }
+}
+
+impl std::fmt::Debug for Ancestors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.list.iter()).finish()
+    }
+}
+
+impl Serialize for Ancestors {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let json = match self.0.json.get() {
+            Some(json) => json,
+            None => {
+                let json =
+                    serde_json::value::to_raw_value(&self.0.list).map_err(S::Error::custom)?;
+                self.0.json.get_or_init(|| json)
+            }
+        };
+        json.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ancestors {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<Ancestor>::deserialize(deserializer).map(Ancestors::from)
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -445,4 +526,54 @@ pub struct CloudActivity {
     pub status: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub user_agent: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ancestor(pid: u32, exe: &str, args: &[&str]) -> Ancestor {
+        Ancestor {
+            pid,
+            exe: exe.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn ancestors_write_the_same_json_every_time() {
+        let list = vec![
+            ancestor(7, "/bin/sh", &["sh", "-c", "echo \"a\"\n"]),
+            ancestor(1, "/sbin/init", &[]),
+        ];
+        let plain = serde_json::to_string(&list).unwrap();
+        let shared = Ancestors::from(list.clone());
+        let copy = shared.clone();
+        assert_eq!(serde_json::to_string(&shared).unwrap(), plain);
+        assert_eq!(
+            serde_json::to_string(&copy).unwrap(),
+            plain,
+            "from the cache"
+        );
+        // Other serde_json outputs take it too.
+        assert_eq!(
+            serde_json::to_value(&copy).unwrap(),
+            serde_json::to_value(&list).unwrap()
+        );
+        let pretty: Vec<Ancestor> =
+            serde_json::from_str(&serde_json::to_string_pretty(&copy).unwrap()).unwrap();
+        assert_eq!(pretty, list);
+        let back: Ancestors = serde_json::from_str(&plain).unwrap();
+        assert_eq!(back, shared);
+        assert_eq!(back[0].args[2], "echo \"a\"\n");
+    }
+
+    #[test]
+    fn processes_without_ancestors_leave_them_out() {
+        let p = Process::default();
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(!json.contains("ancestors"));
+        let back: Process = serde_json::from_str(&json).unwrap();
+        assert!(back.ancestors.is_empty());
+    }
 }

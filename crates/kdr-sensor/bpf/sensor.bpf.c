@@ -7,7 +7,8 @@
  * Records are built in a per-CPU scratch buffer and copied into one ring buffer with their
  * real length (bpf_ringbuf_output), so a short exec costs a few hundred bytes, not the 8 KiB
  * bound. Syscalls whose result matters (open, connect, bind, ...) are staged in `pending` (task
- * storage) at entry and sent at exit with the return value. Every failed ring buffer write or
+ * storage) at entry and sent at exit with the return value; connect and bind records are
+ * built there directly. Every failed ring buffer write or
  * staging is counted per record kind in `drops`; nothing is lost silently.
  */
 #include "vmlinux.h"
@@ -162,7 +163,7 @@ static __always_inline struct scratch *get_scratch(void)
 
 static __always_inline bool is_self(void)
 {
-	return (bpf_get_current_pid_tgid() >> 32) == sensor_tgid;
+	return bpf_get_current_task_btf()->tgid == sensor_tgid;
 }
 
 static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
@@ -172,53 +173,56 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
 }
 
+/* kn_parent(kn) != NULL for a BTF-typed kn, by direct load. */
+static __always_inline bool kn_has_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(kn->__parent))
+		return kn->__parent != NULL;
+	return ((struct kernfs_node___old *)kn)->parent != NULL;
+}
+
 /* The cgroup a task is attributed by: its cgroup v2 one, unless that is the root, in which case
- * (cgroup v1 or hybrid hosts whose runtime only uses v1) its memory controller's one. */
+ * (cgroup v1 or hybrid hosts whose runtime only uses v1) its memory controller's one. Direct
+ * loads from the BTF-typed task (see fill_hdr): this runs for every record. */
 static __always_inline struct kernfs_node *task_cgroup_kn(struct task_struct *t)
 {
 	struct kernfs_node *kn = t->cgroups->dfl_cgrp->kn;
-	if (kn && kn_parent(kn))
+	if (kn && kn_has_parent(kn))
 		return kn;
 	if (bpf_core_enum_value_exists(enum cgroup_subsys_id, memory_cgrp_id)) {
-		int id = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
-		struct css_set *cs = BPF_CORE_READ(t, cgroups);
-		struct cgroup_subsys_state *css = NULL;
-		if (id >= 0 && id < 16) {
-			bpf_core_read(&css, sizeof(css), &cs->subsys[id]);
-			if (css) {
-				struct kernfs_node *v1 = BPF_CORE_READ(css, cgroup, kn);
-				if (v1)
-					return v1;
-			}
-		}
+		struct cgroup_subsys_state *css =
+			t->cgroups->subsys[bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id)];
+		if (css && css->cgroup->kn)
+			return css->cgroup->kn;
 	}
 	return kn;
 }
 
 /* The header, read through the BTF-typed current task: direct loads (fault-safe, a NULL
- * pointer reads as 0) cost a fraction of a probe_read helper call each, and this runs for
- * every record. */
-static __always_inline void *fill_hdr(struct scratch *s, __u32 kind)
+ * pointer reads as 0) cost a fraction of a helper call (bpf_get_current_comm, ...) or a
+ * probe read each, and this runs for every record. */
+static __always_inline void *fill_hdr(__u8 *rec, __u32 kind)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
-	struct hdr *h = (void *)s->rec;
-	__u64 id = bpf_get_current_pid_tgid();
-	__u64 ug = bpf_get_current_uid_gid();
+	struct hdr *h = (void *)rec;
+	const struct cred *cred = t->cred;
 
 	h->kind = kind;
 	h->size = 0;
 	h->ktime = bpf_ktime_get_ns();
-	h->pid = (__u32)id;
-	h->tgid = id >> 32;
+	h->pid = t->pid;
+	h->tgid = t->tgid;
 	h->ppid = t->real_parent->tgid;
-	h->uid = (__u32)ug;
-	h->gid = ug >> 32;
-	h->euid = t->cred->euid.val;
-	h->cgroup_id = BPF_CORE_READ(task_cgroup_kn(t), id);
+	/* kuids are init_user_ns ids, as bpf_get_current_uid_gid() gives them. */
+	h->uid = cred->uid.val;
+	h->gid = cred->gid.val;
+	h->euid = cred->euid.val;
+	struct kernfs_node *kn = task_cgroup_kn(t);
+	h->cgroup_id = kn ? kn->id : 0;
 	h->mntns = t->nsproxy->mnt_ns->ns.inum;
 	h->start_time = t->group_leader->start_time;
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
-	return s->rec + HDR_SZ;
+	__builtin_memcpy(h->comm, t->comm, sizeof(h->comm));
+	return rec + HDR_SZ;
 }
 
 static __always_inline bool in_container(void)
@@ -362,11 +366,15 @@ static __always_inline __u32 walk_kn(struct scratch *s, struct kernfs_node *kn)
 	return pos;
 }
 
+/* The file behind a descriptor of the BTF-typed task t: direct loads down to the table, one
+ * read for the slot (a variable index). */
 static __always_inline struct file *fd_file(struct task_struct *t, int fd)
 {
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	unsigned int max = BPF_CORE_READ(fdt, max_fds);
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct fdtable *fdt = t->files->fdt;
+	if (!fdt)
+		return NULL;
+	unsigned int max = fdt->max_fds;
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
 
 	if (fd < 0 || (unsigned int)fd >= max)
@@ -425,7 +433,7 @@ int sched_process_exec(void *ctx)
 	if (!s)
 		return 0;
 	struct task_struct *t = bpf_get_current_task_btf();
-	struct exec_fixed *x = fill_hdr(s, K_EXEC);
+	struct exec_fixed *x = fill_hdr(s->rec, K_EXEC);
 	char *data = (char *)s->rec + HDR_SZ + sizeof(*x);
 	__u32 off = 0, n, flags = 0;
 	bool trunc = false;
@@ -489,7 +497,7 @@ int sched_process_exit(void *ctx)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	struct exit_fixed *x = fill_hdr(s, K_EXIT);
+	struct exit_fixed *x = fill_hdr(s->rec, K_EXIT);
 	int code = BPF_CORE_READ(t, exit_code);
 	/* Shell convention: the exit status, or 128 + the signal that killed it. */
 	x->code = (code & 0x7f) ? 128 + (code & 0x7f) : (code >> 8) & 0xff;
@@ -518,7 +526,7 @@ int raw_sched_process_fork(struct raw_tp_args *ctx)
 	struct scratch *s = get_scratch();
 	if (!s)
 		return 0;
-	struct fork_fixed *x = fill_hdr(s, K_FORK);
+	struct fork_fixed *x = fill_hdr(s->rec, K_FORK);
 	x->child_tgid = tgid;
 	x->pad = 0;
 	emit(s->rec, HDR_SZ + sizeof(*x), REC_SZ);
@@ -618,15 +626,22 @@ static __always_inline __u32 watched(struct scratch *s, int len, bool second)
 	return ops;
 }
 
+/* The thread's staging slot, created on first use; failing that, a drop of `kind`. */
+static __always_inline struct pending_rec *pending_slot(__u32 kind)
+{
+	struct pending_rec *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
+						     BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!p)
+		count_drop(kind);
+	return p;
+}
+
 static __always_inline void stage(struct scratch *s, __u32 size)
 {
 	struct hdr *h = (void *)s->rec;
-	struct pending_rec *p = bpf_task_storage_get(&pending, bpf_get_current_task_btf(), 0,
-						     BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!p) {
-		count_drop(h->kind);
+	struct pending_rec *p = pending_slot(h->kind);
+	if (!p)
 		return;
-	}
 	barrier_var(size);
 	if (size > PENDING_SZ)
 		size = PENDING_SZ;
@@ -663,7 +678,7 @@ static __always_inline int file_event(__u32 op, __u32 flags, __u32 mode, int dfd
 	if (!report)
 		return 0;
 
-	struct file_fixed *x = fill_hdr(s, K_FILE);
+	struct file_fixed *x = fill_hdr(s->rec, K_FILE);
 	char *data = (char *)s->rec + HDR_SZ + sizeof(*x);
 	x->op = op;
 	x->flags = flags;
@@ -812,30 +827,64 @@ static __always_inline struct sock *file_sock(struct file *f)
 	return BPF_CORE_READ(so, sk);
 }
 
-static __always_inline void sock_addrs(struct sock *sk, struct net_fixed *x, bool remote)
+/* The start of struct sock_common: IPv4 addresses, ports and family, laid out so since
+ * Linux 2.6.38. Read in one go when this kernel agrees (CO-RE offsets, checked at load). */
+struct sk_head {
+	__u32 daddr;
+	__u32 rcv_saddr;
+	__u32 hash;
+	__u16 dport;
+	__u16 num;
+	__u16 family;
+};
+
+static __always_inline bool sk_head_fits(void)
 {
-	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	return bpf_core_field_offset(struct sock_common, skc_daddr) == 0 &&
+	       bpf_core_field_offset(struct sock_common, skc_rcv_saddr) == 4 &&
+	       bpf_core_field_offset(struct sock_common, skc_dport) == 12 &&
+	       bpf_core_field_offset(struct sock_common, skc_num) == 14 &&
+	       bpf_core_field_offset(struct sock_common, skc_family) == 16 &&
+	       bpf_core_field_offset(struct sock, __sk_common) == 0;
+}
+
+static __always_inline int sock_head(struct sock *sk, struct sk_head *h)
+{
+	if (sk_head_fits())
+		return bpf_probe_read_kernel(h, sizeof(*h), sk);
+	h->daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	h->rcv_saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+	h->dport = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	h->num = BPF_CORE_READ(sk, __sk_common.skc_num);
+	h->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	return 0;
+}
+
+/* Fills x's local address (and remote, if asked) from the socket and its head. */
+static __always_inline void sock_addrs(struct sock *sk, const struct sk_head *h,
+				       struct net_fixed *x, bool remote)
+{
 	if (!x->family)
-		x->family = fam;
-	x->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	if (fam == AF_INET) {
-		BPF_CORE_READ_INTO(&x->laddr, sk, __sk_common.skc_rcv_saddr);
+		x->family = h->family;
+	x->lport = h->num;
+	if (h->family == AF_INET) {
+		__builtin_memcpy(x->laddr, &h->rcv_saddr, 4);
 		if (remote) {
-			BPF_CORE_READ_INTO(&x->raddr, sk, __sk_common.skc_daddr);
-			x->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+			__builtin_memcpy(x->raddr, &h->daddr, 4);
+			x->rport = bpf_ntohs(h->dport);
 		}
-	} else if (fam == AF_INET6) {
+	} else if (h->family == AF_INET6) {
 		BPF_CORE_READ_INTO(&x->laddr, sk, __sk_common.skc_v6_rcv_saddr);
 		if (remote) {
 			BPF_CORE_READ_INTO(&x->raddr, sk, __sk_common.skc_v6_daddr);
-			x->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+			x->rport = bpf_ntohs(h->dport);
 		}
 	}
 }
 
-static __always_inline struct net_fixed *net_begin(struct scratch *s, __u32 op, int fd)
+static __always_inline struct net_fixed *net_begin(__u8 *rec, __u32 op, int fd)
 {
-	struct net_fixed *x = fill_hdr(s, K_NET);
+	struct net_fixed *x = fill_hdr(rec, K_NET);
 	__builtin_memset(x, 0, sizeof(*x));
 	x->op = op;
 	x->fd = fd;
@@ -843,22 +892,28 @@ static __always_inline struct net_fixed *net_begin(struct scratch *s, __u32 op, 
 }
 
 /* Parses a user sockaddr into x (remote for connect, local for bind); returns the bytes of
- * unix path copied after x, or -1 for families not reported. */
+ * unix path copied after x, or -1 for families not reported. Family, port and IP address
+ * come in one read (a sockaddr_in6 is 28 bytes). */
 static __always_inline int user_sockaddr(struct net_fixed *x, const void *uaddr, int alen,
 					 bool into_local)
 {
-	__u16 fam = 0;
-	if (!uaddr || alen < 2 || bpf_probe_read_user(&fam, sizeof(fam), uaddr))
+	__u8 sa[28] = {};
+	if (!uaddr || alen < 2)
 		return -1;
-	x->family = fam;
+	__u32 n = alen;
+	barrier_var(n);
+	if (n > sizeof(sa))
+		n = sizeof(sa);
+	if (bpf_probe_read_user(sa, n, uaddr))
+		return -1;
+	__u16 fam = *(__u16 *)sa;
+	__u16 port = *(__u16 *)(sa + 2);
 	__u8 *addr = into_local ? x->laddr : x->raddr;
-	__u16 port = 0;
+	x->family = fam;
 	if (fam == AF_INET) {
-		bpf_probe_read_user(&port, 2, uaddr + 2);
-		bpf_probe_read_user(addr, 4, uaddr + 4);
+		__builtin_memcpy(addr, sa + 4, 4);
 	} else if (fam == AF_INET6) {
-		bpf_probe_read_user(&port, 2, uaddr + 2);
-		bpf_probe_read_user(addr, 16, uaddr + 8);
+		__builtin_memcpy(addr, sa + 8, 16);
 	} else if (fam == AF_UNIX) {
 		/* Abstract names start with a NUL and are not NUL-terminated: copy bytes. */
 		__u32 plen = alen - 2;
@@ -879,34 +934,35 @@ static __always_inline int user_sockaddr(struct net_fixed *x, const void *uaddr,
 	return 0;
 }
 
-ENTER(connect)
+/* connect and bind: the record is built in the thread's staging slot itself and sent at the
+ * syscall's exit with its result. */
+static __always_inline int stage_sockaddr(__u32 op, int fd, const void *uaddr, int alen,
+					  bool into_local)
 {
 	if (is_self())
 		return 0;
-	struct scratch *s = get_scratch();
-	if (!s)
+	struct pending_rec *p = pending_slot(K_NET);
+	if (!p)
 		return 0;
-	struct net_fixed *x = net_begin(s, N_CONNECT, A(0));
-	int plen = user_sockaddr(x, (void *)A(1), A(2), false);
-	if (plen < 0)
+	struct hdr *h = (void *)p->rec;
+	struct net_fixed *x = net_begin(p->rec, op, fd);
+	int plen = user_sockaddr(x, uaddr, alen, into_local);
+	if (plen < 0) {
+		h->kind = 0;
 		return 0;
-	stage(s, HDR_SZ + sizeof(*x) + (plen & 127));
+	}
+	h->size = HDR_SZ + sizeof(*x) + (plen & 127);
 	return 0;
+}
+
+ENTER(connect)
+{
+	return stage_sockaddr(N_CONNECT, A(0), (void *)A(1), A(2), false);
 }
 
 ENTER(bind)
 {
-	if (is_self())
-		return 0;
-	struct scratch *s = get_scratch();
-	if (!s)
-		return 0;
-	struct net_fixed *x = net_begin(s, N_BIND, A(0));
-	int plen = user_sockaddr(x, (void *)A(1), A(2), true);
-	if (plen < 0)
-		return 0;
-	stage(s, HDR_SZ + sizeof(*x) + (plen & 127));
-	return 0;
+	return stage_sockaddr(N_BIND, A(0), (void *)A(1), A(2), true);
 }
 
 ENTER(listen)
@@ -920,8 +976,11 @@ ENTER(listen)
 	struct sock *sk = file_sock(fd_file(t, A(0)));
 	if (!sk)
 		return 0;
-	struct net_fixed *x = net_begin(s, N_LISTEN, A(0));
-	sock_addrs(sk, x, false);
+	struct sk_head h = {};
+	if (sock_head(sk, &h))
+		return 0;
+	struct net_fixed *x = net_begin(s->rec, N_LISTEN, A(0));
+	sock_addrs(sk, &h, x, false);
 	emit(s->rec, HDR_SZ + sizeof(*x), REC_SZ);
 	return 0;
 }
@@ -937,12 +996,12 @@ static __always_inline int accepted(struct sys_exit_ctx *ctx)
 	struct sock *sk = file_sock(fd_file(t, ctx->ret));
 	if (!sk)
 		return 0;
-	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	struct sk_head h = {};
 	/* Unix accepts are local IPC, high volume and carry no peer address. */
-	if (fam != AF_INET && fam != AF_INET6)
+	if (sock_head(sk, &h) || (h.family != AF_INET && h.family != AF_INET6))
 		return 0;
-	struct net_fixed *x = net_begin(s, N_ACCEPT, ctx->ret);
-	sock_addrs(sk, x, true);
+	struct net_fixed *x = net_begin(s->rec, N_ACCEPT, ctx->ret);
+	sock_addrs(sk, &h, x, true);
 	x->result = ctx->ret;
 	emit(s->rec, HDR_SZ + sizeof(*x), REC_SZ);
 	return 0;
@@ -981,8 +1040,9 @@ static __always_inline int finish(struct sys_exit_ctx *ctx)
 			/* The local address exists once connect has run (even EINPROGRESS). */
 			struct task_struct *t = bpf_get_current_task_btf();
 			struct sock *sk = file_sock(fd_file(t, x->fd));
-			if (sk)
-				sock_addrs(sk, x, false);
+			struct sk_head sh = {};
+			if (sk && !sock_head(sk, &sh))
+				sock_addrs(sk, &sh, x, false);
 		}
 	}
 	emit(p->rec, h->size, PENDING_SZ);
@@ -1022,7 +1082,7 @@ EXIT(bind)
 static __always_inline struct proc_fixed *proc_begin(struct scratch *s, __u32 op, __u64 a,
 						     __u64 b)
 {
-	struct proc_fixed *x = fill_hdr(s, K_PROC);
+	struct proc_fixed *x = fill_hdr(s->rec, K_PROC);
 	__builtin_memset(x, 0, sizeof(*x));
 	x->op = op;
 	x->a = a;

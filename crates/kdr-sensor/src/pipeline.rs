@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::Ipv6Addr;
 use std::path::Path;
 
 use kdr_model::{
@@ -81,11 +81,30 @@ fn fd_kind(k: u8) -> FdKind {
     }
 }
 
+/// Dotted-quad text of an IPv4 address, without the formatting machinery (two per network
+/// event).
+fn ipv4_text(octets: &[u8]) -> String {
+    let mut text = String::with_capacity(15);
+    for (i, &b) in octets.iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        if b >= 100 {
+            text.push(char::from(b'0' + b / 100));
+        }
+        if b >= 10 {
+            text.push(char::from(b'0' + b / 10 % 10));
+        }
+        text.push(char::from(b'0' + b % 10));
+    }
+    text
+}
+
 fn addr(family: u16, raw: &[u8; 16], port: u16, path: &str) -> SocketAddress {
     match family {
         2 => SocketAddress {
             family: AddressFamily::Inet,
-            address: Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]).to_string(),
+            address: ipv4_text(&raw[..4]),
             port,
         },
         10 => SocketAddress {
@@ -259,16 +278,16 @@ impl Pipeline {
                 },
             },
             Body::Net(n) => {
-                let remote = addr(n.family, &n.raddr, n.rport, &n.path);
+                let remote = || addr(n.family, &n.raddr, n.rport, &n.path);
                 let local = addr(n.family, &n.laddr, n.lport, &n.path);
                 match n.op {
                     wire::N_CONNECT => RuntimeAction::Connect {
-                        remote,
+                        remote: remote(),
                         local: (n.family != 1).then_some(local),
                         result: n.result,
                     },
                     wire::N_ACCEPT => RuntimeAction::Accept {
-                        remote,
+                        remote: remote(),
                         local: Some(local),
                     },
                     wire::N_LISTEN => RuntimeAction::Listen { local },
@@ -402,5 +421,16 @@ mod tests {
         assert_eq!(addr(10, &v6, 1, "").address, "::1");
         assert_eq!(addr(1, &raw, 0, "/run/x.sock").address, "/run/x.sock");
         assert_eq!(addr(99, &raw, 0, "").family, AddressFamily::Other);
+    }
+
+    #[test]
+    fn ipv4_text_is_dotted_quad() {
+        for b in 0..=255u8 {
+            let octets = [b, 255 - b, b / 3, 10];
+            assert_eq!(
+                ipv4_text(&octets),
+                std::net::Ipv4Addr::from(octets).to_string()
+            );
+        }
     }
 }

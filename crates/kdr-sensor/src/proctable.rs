@@ -4,7 +4,7 @@
 use std::fs;
 use std::sync::Arc;
 
-use kdr_model::Ancestor;
+use kdr_model::{Ancestor, Ancestors};
 use rustc_hash::FxHashMap;
 
 /// What a process runs, from its exec (or /proc). Shared, not copied, by the children it
@@ -43,6 +43,20 @@ pub struct ProcEntry {
     pub ppid: u32,
     /// When it exited (monotonic ns, the records' clock).
     exited_at: Option<u64>,
+    /// Tells entries apart: a new one (exec, fork, /proc) gets the table's next number.
+    serial: u64,
+    /// The lineage that starts at this process, as its children's events carry it.
+    lineage: Option<Lineage>,
+}
+
+/// A lineage built once and shared by every event that carries it, with the entries it was
+/// built from: it stays valid while the walk from its first process meets the same ones,
+/// which needs no walk while the table has not changed since it was last checked.
+#[derive(Clone, Debug)]
+struct Lineage {
+    ancestors: Ancestors,
+    serials: Box<[u64]>,
+    checked_at: u64,
 }
 
 impl ProcEntry {
@@ -50,7 +64,7 @@ impl ProcEntry {
         ProcEntry {
             image: Arc::new(image),
             ppid,
-            exited_at: None,
+            ..Default::default()
         }
     }
 }
@@ -61,6 +75,11 @@ pub struct ProcTable {
     map: FxHashMap<u32, ProcEntry>,
     max_ancestors: usize,
     last_purge: u64,
+    next_serial: u64,
+    /// Counts changes to which processes the table holds (entries added, replaced, purged).
+    changes: u64,
+    /// The (pid, serial) of each step of the last lineage walk; kept to reuse its allocation.
+    walk: Vec<(u32, u64)>,
 }
 
 /// Exited processes stay a little: their children's and their own late events still need them.
@@ -74,7 +93,18 @@ impl ProcTable {
             map: FxHashMap::default(),
             max_ancestors,
             last_purge: 0,
+            next_serial: 0,
+            changes: 0,
+            walk: Vec::new(),
         }
+    }
+
+    fn insert(&mut self, tgid: u32, mut entry: ProcEntry) {
+        self.next_serial += 1;
+        self.changes += 1;
+        entry.serial = self.next_serial;
+        entry.lineage = None;
+        self.map.insert(tgid, entry);
     }
 
     /// Loads every process from /proc (at start).
@@ -85,7 +115,7 @@ impl ProcTable {
         for e in rd.flatten() {
             if let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) {
                 if let Some(p) = read_proc(pid) {
-                    self.map.insert(pid, p);
+                    self.insert(pid, p);
                 }
             }
         }
@@ -100,7 +130,7 @@ impl ProcTable {
     }
 
     pub fn exec(&mut self, tgid: u32, entry: ProcEntry) {
-        self.map.insert(tgid, entry);
+        self.insert(tgid, entry);
     }
 
     /// A new process starts as its parent: same image, shared.
@@ -109,12 +139,12 @@ impl ProcTable {
             .lookup(parent, 0)
             .map(|e| e.image.clone())
             .unwrap_or_default();
-        self.map.insert(
+        self.insert(
             child,
             ProcEntry {
                 image,
                 ppid: parent,
-                exited_at: None,
+                ..Default::default()
             },
         );
     }
@@ -133,32 +163,71 @@ impl ProcTable {
                 Some(ProcEntry {
                     image,
                     ppid,
-                    exited_at: None,
+                    ..Default::default()
                 })
             })?;
-            self.map.insert(tgid, e);
+            self.insert(tgid, e);
         }
         self.map.get(&tgid)
     }
 
-    /// Parent first, bounded, stopping at pid 1, unknown processes or a loop.
-    pub fn ancestors(&mut self, ppid: u32) -> Vec<Ancestor> {
-        let mut out = Vec::new();
+    /// The lineage starting at `ppid`: parent first, bounded, stopping at pid 1, unknown
+    /// processes or a loop. Built once per parent and shared; rebuilt when a process on the
+    /// way was replaced (exec) or is not the one it was built from.
+    pub fn ancestors(&mut self, ppid: u32) -> Ancestors {
+        if let Some(l) = self.map.get(&ppid).and_then(|e| e.lineage.as_ref()) {
+            if l.checked_at == self.changes {
+                return l.ancestors.clone();
+            }
+        }
+        let mut walk = std::mem::take(&mut self.walk);
+        walk.clear();
         let mut pid = ppid;
-        while pid != 0 && out.len() < self.max_ancestors {
+        while pid != 0 && walk.len() < self.max_ancestors {
             let Some(e) = self.lookup(pid, 0) else { break };
             let next = e.ppid;
-            out.push(Ancestor {
-                pid,
-                exe: e.image.exe.clone(),
-                args: e.image.ancestor_args().to_vec(),
-            });
+            walk.push((pid, e.serial));
             if pid == 1 || next == pid {
                 break;
             }
             pid = next;
         }
-        out
+        let ancestors = self.lineage(&walk);
+        self.walk = walk;
+        ancestors
+    }
+
+    /// The lineage of the processes `walk` met (all in the table), cached in the first one.
+    fn lineage(&mut self, walk: &[(u32, u64)]) -> Ancestors {
+        let Some(&(first, _)) = walk.first() else {
+            return Ancestors::default();
+        };
+        let changes = self.changes;
+        if let Some(l) = self.map.get_mut(&first).and_then(|e| e.lineage.as_mut()) {
+            if l.serials.iter().copied().eq(walk.iter().map(|w| w.1)) {
+                l.checked_at = changes;
+                return l.ancestors.clone();
+            }
+        }
+        let ancestors: Ancestors = walk
+            .iter()
+            .filter_map(|&(pid, _)| {
+                let image = &self.map.get(&pid)?.image;
+                Some(Ancestor {
+                    pid,
+                    exe: image.exe.clone(),
+                    args: image.ancestor_args().to_vec(),
+                })
+            })
+            .collect();
+        if let Some(e) = self.map.get_mut(&first) {
+            e.lineage = Some(Lineage {
+                ancestors: ancestors.clone(),
+                serials: walk.iter().map(|w| w.1).collect(),
+                checked_at: changes,
+            });
+        }
+        ancestors
     }
 
     /// Drops processes that exited a while before `now` (the latest record's time), at most
@@ -168,12 +237,16 @@ impl ProcTable {
             return;
         }
         self.last_purge = now;
+        let before = self.map.len();
         self.map.retain(|_, e| {
             e.exited_at
                 .is_none_or(|t| now.saturating_sub(t) < LINGER_NS)
         });
         if self.map.len() >= MAX_ENTRIES {
             self.map.retain(|_, e| e.exited_at.is_none());
+        }
+        if self.map.len() != before {
+            self.changes += 1;
         }
     }
 }
@@ -254,6 +327,37 @@ mod tests {
         assert_eq!(anc[0].exe, "/usr/bin/curl");
         assert_eq!(anc[1].exe, "/bin/bash");
         assert_eq!(anc[1].args, vec!["bash"]);
+    }
+
+    #[test]
+    fn lineage_is_shared_until_a_process_on_it_changes() {
+        let mut t = ProcTable::new(4);
+        let (a, b, c, d) = (4_050_000_001, 4_050_000_002, 4_050_000_003, 4_050_000_004);
+        t.exec(a, ProcEntry::new(image("/bin/init", &["init"]), 0));
+        t.exec(b, ProcEntry::new(image("/bin/bash", &["bash"]), a));
+        t.fork(b, c);
+        t.fork(b, d);
+        let first = t.ancestors(b);
+        // Siblings (and later events) share the parent's lineage, not copies of it.
+        assert!(std::ptr::eq(first.as_ptr(), t.ancestors(b).as_ptr()));
+        assert_eq!(first.len(), 2);
+        // Other processes coming and going leave it as it is.
+        t.fork(d, 4_050_000_005);
+        assert!(std::ptr::eq(first.as_ptr(), t.ancestors(b).as_ptr()));
+        // A grandparent's exec changes the lineage below it.
+        t.exec(a, ProcEntry::new(image("/sbin/other", &["other"]), 0));
+        let after = t.ancestors(b);
+        assert!(!std::ptr::eq(first.as_ptr(), after.as_ptr()));
+        assert_eq!(after[1].exe, "/sbin/other");
+        assert_eq!(first[1].exe, "/bin/init", "events already out keep theirs");
+        // So does the parent's own.
+        t.exec(b, ProcEntry::new(image("/bin/sh", &["sh"]), a));
+        assert_eq!(t.ancestors(b)[0].exe, "/bin/sh");
+        assert!(t.ancestors(0).is_empty());
+        // And a grandparent purged long after its exit ends the lineage there.
+        t.exit(a, LINGER_NS);
+        t.purge(3 * LINGER_NS);
+        assert_eq!(t.ancestors(b).len(), 1);
     }
 
     #[test]

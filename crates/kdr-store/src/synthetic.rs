@@ -178,7 +178,8 @@ impl Generator {
                     exe: "/usr/bin/containerd-shim-runc-v2".to_owned(),
                     args: vec![],
                 },
-            ],
+            ]
+            .into(),
         };
         let action = match self.rng.below(10) {
             0..=4 => RuntimeAction::Exec,

@@ -155,7 +155,8 @@ fn exec_event() -> Event {
                     pid: 4000,
                     exe: "/bin/bash".to_owned(),
                     args: vec!["bash".to_owned()],
-                }],
+                }]
+                .into(),
                 ..Process::default()
             },
             container_privileged: Some(false),
