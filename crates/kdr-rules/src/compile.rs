@@ -4,13 +4,13 @@
 use aho_corasick::{
     AhoCorasick, AhoCorasickBuilder, Anchored, Input as AcInput, MatchKind, StartKind,
 };
-use globset::{GlobSet, GlobSetBuilder};
 use regex::RegexSet;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use kdr_model::Source;
 
 use crate::fields::{ArgKind, Field, FieldArg, FieldSource, FieldType, Val};
+use crate::glob::Globs;
 use crate::input::Input;
 use crate::loader::{ExceptionDef, ExceptionValue, ListDef, Location, MacroDef, RuleError, Text};
 use crate::parser::{parse_condition, Ast, FieldRef, Op, Operand, Value};
@@ -68,7 +68,7 @@ pub enum Matcher {
     StartsWith(AhoCorasick),
     EndsWith(Vec<Box<str>>),
     PathPrefix(Vec<Box<str>>),
-    Glob(GlobSet),
+    Glob(Globs),
     Regex(RegexSet),
     IntCmp(Op, i64),
     IntIn(Vec<i64>),
@@ -664,17 +664,7 @@ fn string_matcher(op: Op, values: &[String]) -> Result<Matcher, String> {
         Op::StartsWith => Matcher::StartsWith(automaton(false, true)?),
         Op::EndsWith => Matcher::EndsWith(values.iter().map(|v| v.as_str().into()).collect()),
         Op::PMatch => Matcher::PathPrefix(values.iter().map(|v| v.as_str().into()).collect()),
-        Op::Glob => {
-            let mut builder = GlobSetBuilder::new();
-            for value in values {
-                let glob = globset::GlobBuilder::new(value)
-                    .literal_separator(false)
-                    .build()
-                    .map_err(|e| format!("bad glob `{value}`: {e}"))?;
-                builder.add(glob);
-            }
-            Matcher::Glob(builder.build().map_err(|e| format!("bad glob set: {e}"))?)
-        }
+        Op::Glob => Matcher::Glob(Globs::new(values)?),
         Op::Regex => Matcher::Regex(
             RegexSet::new(values).map_err(|e| format!("bad regular expression: {e}"))?,
         ),

@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod compile;
 pub mod compiled;
 pub mod fields;
+pub mod glob;
 pub mod input;
 pub mod k8s;
 pub mod loader;
