@@ -199,7 +199,7 @@ impl<'a> Input<'a> {
     pub(crate) fn ancestor_all_names(&self, runtime: &'a RuntimeEvent) -> &[&'a str] {
         self.ancestor_all_names.get_or_init(|| {
             let mut names = Vec::with_capacity(runtime.process.ancestors.len() * 2);
-            for ancestor in &runtime.process.ancestors {
+            for ancestor in runtime.process.ancestors.iter() {
                 let exe = basename(&ancestor.exe);
                 names.push(exe);
                 if let Some(argv0) = ancestor.args.first() {
