@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod state;
 
 use std::collections::BTreeSet;
+use std::ops::Range;
 use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -16,8 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use kdr_intel::{Category, IndicatorSet};
 use kdr_model::{Alert, Event, Payload, Source, Timestamp};
+use kdr_rules::compile::{CaptureGate, GateProbe};
 use kdr_rules::template::write_value;
-use kdr_rules::{CompiledKind, CompiledRule, FieldSel, Input, Rules, Tri, Val};
+use kdr_rules::{CompiledKind, CompiledRule, FieldSel, Input, RuleBits, Rules, Scratch, Tri, Val};
 
 use inventory::{Inventory, INVENTORY_RESOURCES};
 use state::{Baseline, Bursts, RareLimits, RareOutcome, Sequences};
@@ -56,12 +58,28 @@ enum RuleState {
     None,
     Rare(Baseline),
     Burst(Bursts),
-    Sequence(Sequences),
+    Sequence {
+        partials: Sequences,
+        /// Sequences keyed by the same fields share this id, and the key's hash per event.
+        key_id: usize,
+    },
+}
+
+/// An event's hash of one sequence key, computed at most once.
+#[derive(Clone, Copy)]
+enum KeyHash {
+    Pending,
+    /// A key field is missing.
+    Missing,
+    Hash(u64),
 }
 
 struct OpenAlert {
     alert: Alert,
     deadline: Timestamp,
+    /// Where each distinct reason lies in `alert.reason`, so a repeat's reason is compared
+    /// without searching the joined text.
+    reasons: Vec<Range<usize>>,
 }
 
 pub struct Engine {
@@ -78,8 +96,17 @@ pub struct Engine {
     has_exposure_rules: bool,
     /// (rule, Service-workload pair) that already raised, so rescans do not raise again.
     raised_exposures: FxHashSet<(usize, String)>,
-    /// Reused candidate list for runtime events (no allocation per event).
-    scratch: Vec<usize>,
+    /// Reused candidate set for runtime events (no allocation per event).
+    candidates: RuleBits,
+    /// Sequence rules holding partial matches: visited by every event their steps apply to.
+    under_way: RuleBits,
+    /// This event's sequence key hashes, by key id.
+    key_hashes: Vec<KeyHash>,
+    /// The rules' per-event working memory; taken out while an event is evaluated.
+    scratch: Option<Scratch>,
+    /// Reused buffers for the dedup key and reason of a detection.
+    dedup_key: String,
+    reason: String,
 }
 
 /// Bound on remembered exposure alerts; past it the memory restarts (at worst a repeat alert).
@@ -101,19 +128,29 @@ struct SavedState {
 
 impl Engine {
     pub fn new(rules: Arc<Rules>, intel: IndicatorSet) -> Engine {
+        let mut sequence_keys: Vec<&[FieldSel]> = Vec::new();
         let state = rules
             .rules
             .iter()
-            .map(|rule| match rule.kind {
+            .map(|rule| match &rule.kind {
                 CompiledKind::Rare { .. } => RuleState::Rare(Baseline::default()),
                 CompiledKind::Burst { .. } => RuleState::Burst(Bursts::default()),
-                CompiledKind::Sequence { .. } => RuleState::Sequence(Sequences::default()),
+                CompiledKind::Sequence { key, .. } => RuleState::Sequence {
+                    partials: Sequences::default(),
+                    key_id: match sequence_keys.iter().position(|k| k == key) {
+                        Some(id) => id,
+                        None => {
+                            sequence_keys.push(key);
+                            sequence_keys.len() - 1
+                        }
+                    },
+                },
                 _ => RuleState::None,
             })
             .collect();
+        let key_hashes = vec![KeyHash::Pending; sequence_keys.len()];
         let has_exposure_rules = rules.has_source(Source::Exposure);
         Engine {
-            rules,
             intel,
             state,
             inventory: Inventory::default(),
@@ -124,7 +161,13 @@ impl Engine {
             stats: EngineStats::default(),
             has_exposure_rules,
             raised_exposures: FxHashSet::default(),
-            scratch: Vec::new(),
+            candidates: RuleBits::default(),
+            under_way: RuleBits::default(),
+            key_hashes,
+            scratch: Some(rules.scratch()),
+            dedup_key: String::new(),
+            reason: String::new(),
+            rules,
         }
     }
 
@@ -142,7 +185,7 @@ impl Engine {
             .map(|s| match s {
                 RuleState::Rare(b) => b.evicted_keys,
                 RuleState::Burst(b) => b.evicted_keys,
-                RuleState::Sequence(s) => s.evicted_keys,
+                RuleState::Sequence { partials, .. } => partials.evicted_keys,
                 RuleState::None => 0,
             })
             .sum();
@@ -157,7 +200,9 @@ impl Engine {
             self.watermark = event.time;
             self.close_expired(out);
         }
-        let input = Input::new(event);
+        self.key_hashes.fill(KeyHash::Pending);
+        let mut scratch = self.scratch.take().unwrap_or_else(|| self.rules.scratch());
+        let input = Input::new(event, &mut scratch);
         let (source, key) = match &event.payload {
             Payload::K8sAudit(audit) => (
                 Source::K8sAudit,
@@ -170,26 +215,31 @@ impl Engine {
             Payload::Cloud(_) => (Source::Cloud, ""),
         };
         let rules = Arc::clone(&self.rules);
-        if let Payload::Runtime(runtime) = &event.payload {
-            let names = input.process_names(runtime);
-            let mut candidates = std::mem::take(&mut self.scratch);
-            rules.runtime_candidates(key, &names, &mut candidates);
-            for &index in &candidates {
+        if source == Source::Runtime {
+            let mut candidates = std::mem::take(&mut self.candidates);
+            rules.runtime_candidates(key, &input, &self.under_way, &mut candidates);
+            for index in candidates.iter() {
                 self.run_rule(&rules.rules[index], index, &input, out);
             }
-            self.scratch = candidates;
+            self.candidates = candidates;
         } else {
             for index in rules.candidates(source, key) {
                 self.run_rule(&rules.rules[index], index, &input, out);
             }
         }
-        if self.has_exposure_rules
+        let exposures = if self.has_exposure_rules
             && source == Source::K8sAudit
             && INVENTORY_RESOURCES.contains(&key)
         {
-            let exposures = self.inventory.apply(&input);
+            self.inventory.apply(&input)
+        } else {
+            Vec::new()
+        };
+        // The joined inputs below reuse the scratch, one at a time.
+        drop(input);
+        {
             for exposure in &exposures {
-                let joined = Input::with_exposure(event, exposure);
+                let joined = Input::with_exposure(event, exposure, &mut scratch);
                 let pair = exposure.pair_key();
                 for index in rules.candidates(Source::Exposure, "") {
                     let seen = (index, pair.clone());
@@ -205,6 +255,7 @@ impl Engine {
                 }
             }
         }
+        self.scratch = Some(scratch);
     }
 
     /// Runs one rule; true when it raised (or folded into) an alert.
@@ -299,42 +350,70 @@ impl Engine {
                 }
             }
             CompiledKind::Sequence { key, window, steps } => {
-                // Cheap pass without captures: a step that is false whatever was captured
-                // cannot advance anything.
-                let mut possible = [false; MAX_STEPS];
-                let mut any = false;
-                for (i, step) in steps.iter().enumerate().take(MAX_STEPS) {
-                    possible[i] = step.condition.eval(input) != Tri::False;
-                    any |= possible[i];
-                }
-                if !any {
-                    return false;
-                }
-                let RuleState::Sequence(sequences) = &mut self.state[index] else {
+                let RuleState::Sequence {
+                    partials: sequences,
+                    key_id,
+                } = &mut self.state[index]
+                else {
                     return false;
                 };
+                let Some(first) = steps.first() else {
+                    return false;
+                };
+                let starts = first.condition.eval(input) == Tri::True;
                 // Nothing under way and no first step: nothing to do (the common case).
-                if sequences.is_empty() && !possible[0] {
+                if sequences.is_empty() && !starts {
+                    return false;
+                }
+                // Each later step without captures: a step that is false whatever was
+                // captured cannot advance anything.
+                let mut results = [Tri::False; MAX_STEPS];
+                for (result, step) in results.iter_mut().zip(steps).skip(1) {
+                    *result = step.condition.eval(input);
+                }
+                if !starts && results.iter().all(|r| *r == Tri::False) {
                     return false;
                 }
                 if excepted(rule, input) {
                     return false;
                 }
-                let Some(k) = hash_fields(key, input) else {
-                    return false;
+                let k = match self.key_hashes.get(*key_id).copied() {
+                    Some(KeyHash::Hash(k)) => k,
+                    Some(KeyHash::Missing) => return false,
+                    _ => {
+                        let hash = hash_fields(key, input);
+                        if let Some(slot) = self.key_hashes.get_mut(*key_id) {
+                            *slot = hash.map_or(KeyHash::Missing, KeyHash::Hash);
+                        }
+                        match hash {
+                            Some(k) => k,
+                            None => return false,
+                        }
+                    }
                 };
-                let RuleState::Sequence(sequences) = &mut self.state[index] else {
-                    return false;
+                // The gates' field values, read once per step.
+                let mut probes: [Option<GateProbe>; MAX_STEPS] = Default::default();
+                let mut advances = |partial: &state::Partial| {
+                    let step = &steps[partial.next];
+                    let gated = |gate: &CaptureGate| {
+                        probes[partial.next]
+                            .get_or_insert_with(|| gate.probe(input))
+                            .admits(&partial.captures)
+                    };
+                    results.get(partial.next).is_some_and(|r| *r != Tri::False)
+                        && step.gate.as_ref().is_none_or(gated)
+                        && step.condition.eval_with(input, &partial.captures) == Tri::True
                 };
+                // Most events advance nothing: then the state stays as it is, untouched.
+                if !starts && !sequences.live(k, time, *window).any(&mut advances) {
+                    return false;
+                }
                 let partials = sequences.take(k, time, *window);
                 let mut completed: Option<state::Partial> = None;
                 let mut kept = Vec::with_capacity(partials.len() + 1);
                 for partial in partials {
-                    let step = partial.next;
-                    let advances = possible.get(step).copied().unwrap_or(false)
-                        && steps[step].condition.eval_with(input, &partial.captures) == Tri::True;
-                    let values = if advances {
-                        capture(&steps[step].captures, input)
+                    let values = if advances(&partial) {
+                        capture(&steps[partial.next].captures, input)
                     } else {
                         None
                     };
@@ -354,7 +433,7 @@ impl Engine {
                         None => kept.push(partial),
                     }
                 }
-                if possible[0] && steps[0].condition.eval(input) == Tri::True {
+                if starts {
                     if let Some(values) = capture(&steps[0].captures, input) {
                         let partial = state::Partial {
                             next: 1,
@@ -370,6 +449,7 @@ impl Engine {
                     }
                 }
                 sequences.store(k, kept, time, *window);
+                self.under_way.set(index, !sequences.is_empty());
                 if let Some(done) = completed {
                     let names: Vec<&String> =
                         steps.iter().flat_map(|s| s.capture_names.iter()).collect();
@@ -433,27 +513,40 @@ impl Engine {
     ) {
         let event = input.event;
         let alert_type = self.rules.catalog.get(rule.alert_type);
-        let entities = entities::entities(input);
-        let subject = if rule.dedup.is_empty() {
-            entities::subject_key(&entities)
+        // Key and reason go to reused buffers: most detections of a noisy rule fold into an
+        // alert already open, and need nothing else.
+        let dedup_key = &mut self.dedup_key;
+        dedup_key.clear();
+        dedup_key.push_str(&alert_type.id);
+        dedup_key.push('|');
+        if rule.dedup.is_empty() {
+            entities::subject(input).write_key(dedup_key);
         } else {
-            join_fields(&rule.dedup, input).unwrap_or_default()
-        };
-        let dedup_key = format!("{}|{}", alert_type.id, subject);
-        let mut reason = rule.reason.render(input);
+            let prefix = dedup_key.len();
+            if !write_fields(&rule.dedup, input, dedup_key) {
+                // A missing dedup field makes the subject empty.
+                dedup_key.truncate(prefix);
+            }
+        }
+        let reason = &mut self.reason;
+        reason.clear();
+        rule.reason.render(input, reason);
         if let Some(detail) = detail {
             if !reason.is_empty() {
                 reason.push_str("; ");
             }
             reason.push_str(&detail);
         }
-        if let Some(open) = self.open.get_mut(&dedup_key) {
+        if let Some(open) = self.open.get_mut(self.dedup_key.as_str()) {
             if event.time <= open.deadline {
-                fold(&mut open.alert, event, &reason, &entities);
+                fold(open, event, &self.reason);
                 self.stats.repeats_folded += 1;
                 return;
             }
         }
+        let dedup_key = self.dedup_key.clone();
+        let reason = self.reason.clone();
+        let entities = entities::entities(input);
         let alert = Alert {
             alert_type: alert_type.id.clone(),
             display_name: alert_type.display_name.clone(),
@@ -493,7 +586,15 @@ impl Engine {
         }
         let deadline = event.time.saturating_add(rule.throttle);
         self.deadlines.insert((deadline, dedup_key.clone()));
-        self.open.insert(dedup_key, OpenAlert { alert, deadline });
+        let reasons = std::iter::once(0..alert.reason.len()).collect();
+        self.open.insert(
+            dedup_key,
+            OpenAlert {
+                alert,
+                deadline,
+                reasons,
+            },
+        );
     }
 
     fn close_expired(&mut self, out: &mut Vec<AlertEvent>) {
@@ -555,19 +656,25 @@ const REASON_SEPARATOR: &str = " | ";
 
 /// Folds a repeat detection into an open alert: count, time span, evidence, and what the
 /// repeat adds (a different reason, new source addresses).
-fn fold(alert: &mut Alert, event: &Event, reason: &str, entities: &kdr_model::Entities) {
+fn fold(open: &mut OpenAlert, event: &Event, reason: &str) {
+    let alert = &mut open.alert;
     alert.count += 1;
     alert.end_time = alert.end_time.max(event.time);
     alert.start_time = alert.start_time.min(event.time);
     if alert.evidence.len() < MAX_EVIDENCE && !alert.evidence.contains(&event.id) {
         alert.evidence.push(event.id.clone());
     }
-    let known = alert.reason.split(REASON_SEPARATOR).any(|r| r == reason);
-    if !known && alert.reason.matches(REASON_SEPARATOR).count() + 1 < MAX_REASONS {
+    let known = open
+        .reasons
+        .iter()
+        .any(|r| alert.reason[r.clone()] == *reason);
+    if !known && open.reasons.len() < MAX_REASONS {
         alert.reason.push_str(REASON_SEPARATOR);
+        let start = alert.reason.len();
         alert.reason.push_str(reason);
+        open.reasons.push(start..alert.reason.len());
     }
-    for ip in &entities.source_ips {
+    for ip in &event.context.source_ips {
         if !alert.entities.source_ips.contains(ip) && alert.entities.source_ips.len() < MAX_EVIDENCE
         {
             alert.entities.source_ips.push(ip.clone());
@@ -620,15 +727,21 @@ fn hash_fields(fields: &[FieldSel], input: &Input<'_>) -> Option<u64> {
 /// Values of several fields joined with U+001F; `None` if any is missing.
 fn join_fields(fields: &[FieldSel], input: &Input<'_>) -> Option<String> {
     let mut out = String::new();
+    write_fields(fields, input, &mut out).then_some(out)
+}
+
+/// Appends the values of several fields joined with U+001F; false if any is missing (what
+/// was appended is then incomplete).
+fn write_fields(fields: &[FieldSel], input: &Input<'_>, out: &mut String) -> bool {
     for (i, (field, arg)) in fields.iter().enumerate() {
         if i > 0 {
             out.push('\u{1f}');
         }
         let value = field.extract(arg, input);
         if value == Val::Missing {
-            return None;
+            return false;
         }
-        write_value(&mut out, value);
+        write_value(out, value);
     }
-    Some(out)
+    true
 }

@@ -302,6 +302,15 @@ impl Sequences {
         }
     }
 
+    /// The key's partial matches still within the window, left in place.
+    pub fn live(&self, key: u64, time: Timestamp, window: Nanos) -> impl Iterator<Item = &Partial> {
+        self.keys
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .filter(move |p| p.start.saturating_add(window) >= time)
+    }
+
     pub fn len(&self) -> usize {
         self.keys.len()
     }

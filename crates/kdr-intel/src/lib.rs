@@ -163,6 +163,11 @@ impl IndicatorSet {
             })
         };
         let value = value.trim();
+        // Every indicator form has a dot or a colon (URLs, IPv4, IPv6, domains), so most
+        // observed values (flags, words, plain paths) are ruled out at once.
+        if !value.bytes().any(|b| b == b'.' || b == b':') {
+            return None;
+        }
         if value.contains("://") {
             let lower = value.to_ascii_lowercase();
             if let Some((url, _)) = self
@@ -179,7 +184,10 @@ impl IndicatorSet {
 
     fn lookup_host(&self, host: &str, bit: u8, category: Category) -> Option<Hit> {
         let host = strip_port(host);
-        if let Ok(ip) = host.parse::<IpAddr>() {
+        let could_be_ip = host
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':');
+        if let Some(ip) = could_be_ip.then(|| host.parse::<IpAddr>().ok()).flatten() {
             if self.addresses.get(&ip).is_some_and(|b| b & bit != 0) {
                 return Some(Hit {
                     indicator: ip.to_string(),
@@ -196,8 +204,13 @@ impl IndicatorSet {
                 });
         }
         // A domain indicator covers its subdomains: check every suffix at a dot.
-        let lower = host.trim_end_matches('.').to_ascii_lowercase();
-        let mut candidate = lower.as_str();
+        let host = host.trim_end_matches('.');
+        let lower = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(host.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(host)
+        };
+        let mut candidate = lower.as_ref();
         loop {
             if self.domains.get(candidate).is_some_and(|b| b & bit != 0) {
                 return Some(Hit {

@@ -1,18 +1,28 @@
 //! Syntax trees -> compiled matchers. Field names become [`Field`]s, operands are parsed to the
 //! field's type, pattern lists become one automaton or set. Nothing here runs per event.
+//!
+//! Identical tests (and expansions of one macro) across the whole rule set share a result slot
+//! ([`Interner`]), so each is evaluated at most once per event however many rules use it; the
+//! parts of `and`/`or` are ordered cheapest first; tests of process names against name sets
+//! become bits of a name class, read from bitsets computed once per event.
+
+use std::cell::RefCell;
 
 use aho_corasick::{
-    AhoCorasick, AhoCorasickBuilder, Anchored, Input as AcInput, MatchKind, StartKind,
+    AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Anchored, Input as AcInput, MatchKind,
+    StartKind,
 };
-use globset::{GlobSet, GlobSetBuilder};
 use regex::RegexSet;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use kdr_model::Source;
 
 use crate::fields::{ArgKind, Field, FieldArg, FieldSource, FieldType, Val};
+use crate::glob::Globs;
 use crate::input::Input;
 use crate::loader::{ExceptionDef, ExceptionValue, ListDef, Location, MacroDef, RuleError, Text};
+use crate::memo::{EvalTables, Scan};
+use crate::names::{ClassBuilder, NAME_FIELDS};
 use crate::parser::{parse_condition, Ast, FieldRef, Op, Operand, Value};
 
 /// Kleene's three-valued logic: a test on a field the event lacks is `Unknown`, and a rule
@@ -25,7 +35,7 @@ pub enum Tri {
 }
 
 impl Tri {
-    fn from_bool(b: bool) -> Tri {
+    pub(crate) fn from_bool(b: bool) -> Tri {
         if b {
             Tri::True
         } else {
@@ -48,7 +58,14 @@ pub enum Expr {
     Or(Vec<Expr>),
     Not(Box<Expr>),
     Test(Test),
+    /// A comparison with a value captured by an earlier step of a sequence (`$name`).
+    Captured(CaptureTest),
+    /// A macro's expansion; every rule that uses the macro shares its result slot.
+    Shared(Slot, Box<Expr>),
 }
+
+/// Index of a memoized result in the per-event [`Scratch`](crate::input::Scratch).
+pub type Slot = u32;
 
 #[derive(Debug)]
 pub struct Test {
@@ -56,6 +73,18 @@ pub struct Test {
     pub arg: FieldArg,
     pub matcher: Matcher,
     /// Every value must match (instead of any); an empty list does not match.
+    pub all: bool,
+    /// Where the result is kept for the current event (shared by identical tests).
+    pub slot: Slot,
+}
+
+#[derive(Debug)]
+pub struct CaptureTest {
+    pub field: Field,
+    pub arg: FieldArg,
+    pub op: Op,
+    /// Index of the captured value.
+    pub capture: usize,
     pub all: bool,
 }
 
@@ -68,13 +97,31 @@ pub enum Matcher {
     StartsWith(AhoCorasick),
     EndsWith(Vec<Box<str>>),
     PathPrefix(Vec<Box<str>>),
-    Glob(GlobSet),
-    Regex(RegexSet),
+    Glob(Globs),
+    /// `required`: the shared scan and patterns one of which every match contains, when the
+    /// expressions yield such literals: without them the expressions need not run.
+    Regex {
+        set: RegexSet,
+        required: Option<(u32, Vec<u32>)>,
+    },
     IntCmp(Op, i64),
     IntIn(Vec<i64>),
     BoolEq(bool),
-    /// Compares with a value captured by an earlier step of a sequence (`$name`).
-    Capture(Op, usize),
+    /// A test of process names (`proc.names`, `proc.pnames`, `proc.anames`) against a set of
+    /// names or a pattern: one bit of the per-event name bitsets. `names` is the set (empty for
+    /// a pattern), for indexing rules by name.
+    NameClass {
+        class: u32,
+        names: Vec<Box<str>>,
+    },
+    /// `contains`/`icontains` on a single-valued string field: one of the patterns found by the
+    /// field's shared scan (every such pattern of the rule set, searched once per event).
+    /// `exact` holds the patterns of a case-sensitive `contains`, checked on a hit.
+    Scan {
+        scan: u32,
+        patterns: Vec<u32>,
+        exact: Option<Vec<Box<str>>>,
+    },
 }
 
 impl Expr {
@@ -84,7 +131,29 @@ impl Expr {
 
     /// Evaluates with the values earlier sequence steps captured (`$name` operands); a
     /// capture not available yet makes its test unknown.
+    ///
+    /// Tests, macros and their negations (most nodes) are read from the memo inline; only
+    /// `and`/`or` and what the memo lacks are evaluated out of line.
+    #[inline(always)]
     pub fn eval_with(&self, input: &Input<'_>, captures: &[String]) -> Tri {
+        match self {
+            Expr::Test(test) => test.eval_cached(input),
+            Expr::Shared(slot, inner) => {
+                input.memoized(*slot, || inner.eval_composite(input, captures))
+            }
+            Expr::Not(inner) => match &**inner {
+                Expr::Test(test) => test.eval_cached(input).not(),
+                Expr::Shared(slot, inner) => input
+                    .memoized(*slot, || inner.eval_composite(input, captures))
+                    .not(),
+                _ => self.eval_composite(input, captures),
+            },
+            _ => self.eval_composite(input, captures),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_composite(&self, input: &Input<'_>, captures: &[String]) -> Tri {
         match self {
             Expr::And(parts) => {
                 let mut result = Tri::True;
@@ -109,16 +178,117 @@ impl Expr {
                 result
             }
             Expr::Not(inner) => inner.eval_with(input, captures).not(),
-            Expr::Test(test) => match test.matcher {
-                Matcher::Capture(op, slot) => test.eval_capture(input, op, captures.get(slot)),
-                _ => test.eval(input),
-            },
+            Expr::Test(test) => test.eval_cached(input),
+            Expr::Captured(test) => test.eval(input, captures.get(test.capture)),
+            Expr::Shared(slot, inner) => input.memoized(*slot, || inner.eval_with(input, captures)),
+        }
+    }
+
+    /// A rough relative cost of evaluating this on one event, to run cheap parts first.
+    /// Detection conditions are mostly false: an `and` usually stops at its cheapest part,
+    /// while a false `or` evaluates every part.
+    fn cost(&self) -> u32 {
+        self.cost_among(None)
+    }
+
+    /// The cost on events whose `field` an `and` already requires (as an index routed
+    /// them): conjuncts testing `field` reject nothing and do not count.
+    pub(crate) fn cost_without(&self, field: Field) -> u32 {
+        self.cost_among(Some(field))
+    }
+
+    fn cost_among(&self, known: Option<Field>) -> u32 {
+        match self {
+            Expr::And(parts) => {
+                let costs = parts
+                    .iter()
+                    .filter(|p| !matches!(p, Expr::Test(t) if Some(t.field) == known))
+                    .map(|p| p.cost_among(known));
+                let cheapest = costs.clone().min().unwrap_or(0);
+                cheapest + (costs.sum::<u32>() - cheapest) / 4
+            }
+            Expr::Or(parts) => parts.iter().map(|p| p.cost_among(known)).sum(),
+            Expr::Not(inner) | Expr::Shared(_, inner) => inner.cost_among(known),
+            Expr::Test(test) => test.cost(),
+            Expr::Captured(test) => 2 + field_cost(test.field),
+        }
+    }
+
+    fn contains_capture(&self) -> bool {
+        match self {
+            Expr::And(parts) | Expr::Or(parts) => parts.iter().any(Expr::contains_capture),
+            Expr::Not(inner) | Expr::Shared(_, inner) => inner.contains_capture(),
+            Expr::Test(_) => false,
+            Expr::Captured(_) => true,
         }
     }
 }
 
+/// Orders the parts of `and`/`or` cheapest first. Three-valued `and`/`or` do not depend on
+/// the order of their parts, and evaluation has no side effects, so only the cost changes.
+fn cheapest_first(mut parts: Vec<Expr>) -> Vec<Expr> {
+    parts.sort_by_cached_key(Expr::cost);
+    parts
+}
+
+/// Extra cost of reading a field: views built per event (joined command lines, ancestor
+/// lists) and audit fields that need the request body parsed.
+fn field_cost(field: Field) -> u32 {
+    match field {
+        Field::ProcCmdline | Field::ProcArgs | Field::ProcPcmdline => 4,
+        Field::ProcAname | Field::ProcAexePath | Field::ProcArgv | Field::EvtNsFlags => 2,
+        Field::KaTargetKind | Field::KaTargetName => 20,
+        f if f.info().name.starts_with("ka.req.") => 20,
+        _ => 0,
+    }
+}
+
 impl Test {
+    fn cost(&self) -> u32 {
+        let matcher = match self.matcher {
+            Matcher::Exists | Matcher::IntCmp(..) | Matcher::BoolEq(_) => 1,
+            Matcher::NameClass { .. } | Matcher::StrEq(_) | Matcher::IntIn(_) => 2,
+            Matcher::StrIn(_) => 3,
+            Matcher::StartsWith(_) | Matcher::EndsWith(_) | Matcher::PathPrefix(_) => 4,
+            Matcher::Contains(_) | Matcher::Scan { .. } => 6,
+            Matcher::Glob(_) => 8,
+            Matcher::Regex { .. } => 10,
+        };
+        matcher + field_cost(self.field)
+    }
+
+    /// The result for this event, from the memo or computed once. Name classes are bits of
+    /// bitsets computed once per event: read directly, as cheap as the memo.
+    #[inline(always)]
+    fn eval_cached(&self, input: &Input<'_>) -> Tri {
+        match self.matcher {
+            Matcher::NameClass { class, .. } => input.in_name_class(self.field, class, self.all),
+            _ => input.memoized(self.slot, || self.eval(input)),
+        }
+    }
+
+    // Out of line: only memo misses get here, and the evaluation loop stays small.
+    #[inline(never)]
     pub fn eval(&self, input: &Input<'_>) -> Tri {
+        match &self.matcher {
+            Matcher::NameClass { class, .. } => {
+                return input.in_name_class(self.field, *class, self.all)
+            }
+            Matcher::Scan {
+                scan,
+                patterns,
+                exact,
+            } => return self.eval_scan(input, *scan, patterns, exact.as_deref()),
+            Matcher::Regex {
+                required: Some((scan, patterns)),
+                ..
+            } => match input.scanned(*scan) {
+                None => return Tri::Unknown,
+                Some(found) if !patterns.iter().any(|&p| found.contains(p)) => return Tri::False,
+                Some(_) => {}
+            },
+            _ => {}
+        }
         let value = self.field.extract(&self.arg, input);
         if let Matcher::Exists = self.matcher {
             return Tri::from_bool(match &value {
@@ -138,21 +308,58 @@ impl Test {
             Val::Str(s) => m.str(s),
             Val::Int(n) => m.int(n),
             Val::Bool(b) => m.bool(b),
-            Val::Strs(list) => self.quantify(list, |s| m.str(s)),
-            Val::OwnedStrs(list) => self.quantify(&list, |s| m.str(s)),
-            Val::Names(names) => self.quantify_names(&names, |s| m.str(s)),
-            Val::StrRefs(list) => self.quantify(list, |s| m.str(s)),
-            Val::Ints(list) => self.quantify(list, |n| m.int(*n)),
-            Val::Bools(list) => self.quantify(list, |b| m.bool(*b)),
+            Val::Strs(list) => quantify(self.all, list, |s| m.str(s)),
+            Val::OwnedStrs(list) => quantify(self.all, &list, |s| m.str(s)),
+            Val::Names(names) => quantify_names(self.all, &names, |s| m.str(s)),
+            Val::StrRefs(list) => quantify(self.all, list, |s| m.str(s)),
+            Val::Ints(list) => quantify(self.all, list, |n| m.int(*n)),
+            Val::Bools(list) => quantify(self.all, list, |b| m.bool(*b)),
         };
         Tri::from_bool(found)
     }
+}
 
-    fn eval_capture(&self, input: &Input<'_>, op: Op, captured: Option<&String>) -> Tri {
+impl Test {
+    fn eval_scan(
+        &self,
+        input: &Input<'_>,
+        scan: u32,
+        patterns: &[u32],
+        exact: Option<&[Box<str>]>,
+    ) -> Tri {
+        let Some(found) = input.scanned(scan) else {
+            return Tri::Unknown;
+        };
+        let hit = match exact {
+            None => patterns.iter().any(|&p| found.contains(p)),
+            // The scan ignores case: a case-sensitive pattern it found is checked as written.
+            Some(exact) => {
+                let mut hits = patterns
+                    .iter()
+                    .zip(exact)
+                    .filter(|(p, _)| found.contains(**p));
+                match hits.next() {
+                    None => false,
+                    Some(first) => match self.field.extract(&self.arg, input) {
+                        Val::Str(text) => std::iter::once(first)
+                            .chain(hits)
+                            .any(|(_, pattern)| text.contains(&**pattern)),
+                        _ => false,
+                    },
+                }
+            }
+        };
+        Tri::from_bool(hit)
+    }
+}
+
+impl CaptureTest {
+    #[inline(never)]
+    fn eval(&self, input: &Input<'_>, captured: Option<&String>) -> Tri {
         let Some(captured) = captured else {
             return Tri::Unknown;
         };
-        let test = |s: &str| match op {
+        let test = |s: &str| match self.op {
             Op::Contains => s.contains(captured.as_str()),
             Op::StartsWith => s.starts_with(captured.as_str()),
             Op::EndsWith => s.ends_with(captured.as_str()),
@@ -165,37 +372,37 @@ impl Test {
             Val::Str(s) => test(s),
             Val::Int(n) => int(n),
             Val::Bool(b) => captured.as_str() == if b { "true" } else { "false" },
-            Val::Strs(list) => self.quantify(list, |s| test(s)),
-            Val::OwnedStrs(list) => self.quantify(&list, |s| test(s)),
-            Val::Names(names) => self.quantify_names(&names, |s| test(s)),
-            Val::StrRefs(list) => self.quantify(list, |s| test(s)),
-            Val::Ints(list) => self.quantify(list, |n| int(*n)),
+            Val::Strs(list) => quantify(self.all, list, |s| test(s)),
+            Val::OwnedStrs(list) => quantify(self.all, &list, |s| test(s)),
+            Val::Names(names) => quantify_names(self.all, &names, |s| test(s)),
+            Val::StrRefs(list) => quantify(self.all, list, |s| test(s)),
+            Val::Ints(list) => quantify(self.all, list, |n| int(*n)),
             Val::Bools(_) => false,
         };
         Tri::from_bool(found)
     }
+}
 
-    /// Names with blanks for duplicates: blanks never count, for `any` or `all`.
-    fn quantify_names(&self, names: &[&str; 3], test: impl Fn(&str) -> bool) -> bool {
-        let mut present = names.iter().filter(|n| !n.is_empty()).peekable();
-        if self.all {
-            present.peek().is_some() && present.all(|n| test(n))
-        } else {
-            present.any(|n| test(n))
-        }
+/// Names with blanks for duplicates: blanks never count, for `any` or `all`.
+fn quantify_names(all: bool, names: &[&str; 3], test: impl Fn(&str) -> bool) -> bool {
+    let mut present = names.iter().filter(|n| !n.is_empty()).peekable();
+    if all {
+        present.peek().is_some() && present.all(|n| test(n))
+    } else {
+        present.any(|n| test(n))
     }
+}
 
-    fn quantify<T>(&self, list: &[T], test: impl Fn(&T) -> bool) -> bool {
-        if self.all {
-            !list.is_empty() && list.iter().all(test)
-        } else {
-            list.iter().any(test)
-        }
+fn quantify<T>(all: bool, list: &[T], test: impl Fn(&T) -> bool) -> bool {
+    if all {
+        !list.is_empty() && list.iter().all(test)
+    } else {
+        list.iter().any(test)
     }
 }
 
 impl Matcher {
-    fn str(&self, s: &str) -> bool {
+    pub(crate) fn str(&self, s: &str) -> bool {
         match self {
             Matcher::StrEq(expected) => **expected == *s,
             Matcher::StrIn(set) => set.contains(s),
@@ -204,7 +411,7 @@ impl Matcher {
             Matcher::EndsWith(suffixes) => suffixes.iter().any(|x| s.ends_with(&**x)),
             Matcher::PathPrefix(prefixes) => prefixes.iter().any(|p| path_under(s, p)),
             Matcher::Glob(set) => set.is_match(s),
-            Matcher::Regex(set) => set.is_match(s),
+            Matcher::Regex { set, .. } => set.is_match(s),
             _ => false,
         }
     }
@@ -244,6 +451,106 @@ pub struct Scope<'a> {
     pub source: Source,
     /// Names of the values earlier sequence steps capture, by slot (`$name` operands).
     pub captures: &'a [String],
+    /// Result slots and name classes of the whole rule set being compiled.
+    pub interner: &'a RefCell<Interner>,
+}
+
+/// Gives identical tests, and the expansions of one macro, one result slot, so a rule set
+/// computes each at most once per event; numbers the name sets process-name tests use.
+#[derive(Debug, Default)]
+pub struct Interner {
+    slots: FxHashMap<SlotKey, Slot>,
+    name_classes: ClassBuilder,
+    scans: FxHashMap<(Field, FieldArg), ScanPatterns>,
+}
+
+/// The patterns of one field's shared scan, by lowercased text.
+#[derive(Debug, Default)]
+struct ScanPatterns {
+    id: u32,
+    ids: FxHashMap<String, u32>,
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum SlotKey {
+    Test {
+        field: Field,
+        arg: FieldArg,
+        /// `None` for `exists`.
+        op: Option<Op>,
+        values: Vec<String>,
+        all: bool,
+    },
+    Macro {
+        source: Source,
+        name: String,
+    },
+}
+
+impl Interner {
+    fn slot(&mut self, key: SlotKey) -> Slot {
+        let next = Slot::try_from(self.slots.len()).unwrap_or(Slot::MAX);
+        *self.slots.entry(key).or_insert(next)
+    }
+
+    /// The scan of `field` and the ids of `patterns` in it.
+    fn scan(&mut self, field: Field, arg: &FieldArg, patterns: &[String]) -> (u32, Vec<u32>) {
+        let next = u32::try_from(self.scans.len()).unwrap_or(u32::MAX);
+        let scan = self
+            .scans
+            .entry((field, arg.clone()))
+            .or_insert_with(|| ScanPatterns {
+                id: next,
+                ids: FxHashMap::default(),
+            });
+        let ids = patterns
+            .iter()
+            .map(|p| {
+                let next = u32::try_from(scan.ids.len()).unwrap_or(u32::MAX);
+                *scan.ids.entry(p.to_ascii_lowercase()).or_insert(next)
+            })
+            .collect();
+        (scan.id, ids)
+    }
+
+    /// What per-event evaluation needs: the number of result slots, the name classes, and
+    /// the automaton of every shared scan.
+    pub fn finish(self) -> Result<EvalTables, String> {
+        let mut scans: Vec<(u32, Scan)> = Vec::with_capacity(self.scans.len());
+        let mut offset = 0;
+        for ((field, arg), patterns) in self.scans {
+            let mut texts = vec![""; patterns.ids.len()];
+            for (text, id) in &patterns.ids {
+                texts[*id as usize] = text;
+            }
+            let automaton = AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                // One transition per byte: the scan runs on every event that reaches it.
+                .kind(Some(AhoCorasickKind::DFA))
+                .build(&texts)
+                .map_err(|e| format!("cannot build the scan of `{}`: {e}", field.info().name))?;
+            let words = texts.len().div_ceil(64);
+            scans.push((
+                patterns.id,
+                Scan {
+                    field,
+                    arg,
+                    automaton,
+                    offset,
+                    words,
+                },
+            ));
+            offset += words;
+        }
+        scans.sort_by_key(|(id, _)| *id);
+        Ok(EvalTables {
+            slots: self.slots.len(),
+            names: self.name_classes.finish(),
+            scans: scans.into_iter().map(|(_, scan)| scan).collect(),
+            scan_words: offset,
+        })
+    }
 }
 
 /// A compile error located in the file: rule location + offset within the condition.
@@ -268,18 +575,18 @@ impl Scope<'_> {
         stack: &mut Vec<String>,
     ) -> Result<Expr, RuleError> {
         Ok(match ast {
-            Ast::And(parts) => Expr::And(
+            Ast::And(parts) => Expr::And(cheapest_first(
                 parts
                     .iter()
                     .map(|p| self.compile_ast(p, text, stack))
                     .collect::<Result<_, _>>()?,
-            ),
-            Ast::Or(parts) => Expr::Or(
+            )),
+            Ast::Or(parts) => Expr::Or(cheapest_first(
                 parts
                     .iter()
                     .map(|p| self.compile_ast(p, text, stack))
                     .collect::<Result<_, _>>()?,
-            ),
+            )),
             Ast::Not(inner) => Expr::Not(Box::new(self.compile_ast(inner, text, stack)?)),
             Ast::Macro { name, at } => {
                 let Some(def) = self.macros.get(name) else {
@@ -306,16 +613,22 @@ impl Scope<'_> {
                 })?;
                 let expr = self.compile_ast(&macro_ast, &def.condition, stack);
                 stack.pop();
-                expr?
+                match expr? {
+                    // A lone test already has a slot; captured values differ per partial match.
+                    expr @ Expr::Test(_) => expr,
+                    expr if expr.contains_capture() => expr,
+                    expr => {
+                        let slot = self.interner.borrow_mut().slot(SlotKey::Macro {
+                            source: self.source,
+                            name: name.clone(),
+                        });
+                        Expr::Shared(slot, Box::new(expr))
+                    }
+                }
             }
             Ast::Exists { field, .. } => {
                 let (field, arg) = self.resolve_field(field, text)?;
-                Expr::Test(Test {
-                    field,
-                    arg,
-                    matcher: Matcher::Exists,
-                    all: false,
-                })
+                Expr::Test(self.test(field, arg, None, &[], Matcher::Exists, false))
             }
             Ast::Compare {
                 field,
@@ -355,10 +668,11 @@ impl Scope<'_> {
                                 format!("`{}` cannot compare with a captured value", op.name()),
                             ));
                         }
-                        let test = Expr::Test(Test {
+                        let test = Expr::Captured(CaptureTest {
                             field: resolved,
                             arg,
-                            matcher: Matcher::Capture(*op, slot),
+                            op: *op,
+                            capture: slot,
                             all: *all,
                         });
                         return Ok(if *op == Op::Ne {
@@ -371,12 +685,7 @@ impl Scope<'_> {
                 let values = self.expand(operand, text)?;
                 let matcher = build_matcher(resolved, *op, &values)
                     .map_err(|message| located(text, *at, message))?;
-                let test = Expr::Test(Test {
-                    field: resolved,
-                    arg,
-                    matcher,
-                    all: *all,
-                });
+                let test = Expr::Test(self.test(resolved, arg, Some(*op), &values, matcher, *all));
                 if *op == Op::Ne {
                     Expr::Not(Box::new(test))
                 } else {
@@ -384,6 +693,85 @@ impl Scope<'_> {
                 }
             }
         })
+    }
+
+    /// A test with its result slot; tests of process names against name sets become name
+    /// classes.
+    fn test(
+        &self,
+        field: Field,
+        arg: FieldArg,
+        op: Option<Op>,
+        values: &[String],
+        matcher: Matcher,
+        all: bool,
+    ) -> Test {
+        let mut interner = self.interner.borrow_mut();
+        let names_test = NAME_FIELDS.contains(&field) && arg == FieldArg::None;
+        let matcher = match (matcher, op) {
+            (Matcher::StrEq(_) | Matcher::StrIn(_), _) if names_test => {
+                let mut names: Vec<Box<str>> = values.iter().map(|v| v.as_str().into()).collect();
+                names.sort_unstable();
+                names.dedup();
+                let class = interner.name_classes.set(&names);
+                Matcher::NameClass { class, names }
+            }
+            (
+                matcher @ (Matcher::Contains(_)
+                | Matcher::StartsWith(_)
+                | Matcher::EndsWith(_)
+                | Matcher::PathPrefix(_)
+                | Matcher::Glob(_)
+                | Matcher::Regex { .. }),
+                Some(op),
+            ) if names_test => {
+                let class = interner.name_classes.pattern(op, values, matcher);
+                Matcher::NameClass {
+                    class,
+                    names: Vec::new(),
+                }
+            }
+            (
+                Matcher::Regex {
+                    set,
+                    required: None,
+                },
+                Some(Op::Regex),
+            ) if field.info().ty == FieldType::Str => {
+                let required =
+                    required_literals(values).map(|literals| interner.scan(field, &arg, &literals));
+                Matcher::Regex { set, required }
+            }
+            (Matcher::Contains(_), Some(Op::Contains | Op::IContains))
+                if field.info().ty == FieldType::Str =>
+            {
+                let (scan, patterns) = interner.scan(field, &arg, values);
+                let exact = (op == Some(Op::Contains))
+                    .then(|| values.iter().map(|v| v.as_str().into()).collect());
+                Matcher::Scan {
+                    scan,
+                    patterns,
+                    exact,
+                }
+            }
+            (other, _) => other,
+        };
+        // `!=` is a negated `=`: both share the test.
+        let op = op.map(|op| if op == Op::Ne { Op::Eq } else { op });
+        let slot = interner.slot(SlotKey::Test {
+            field,
+            arg: arg.clone(),
+            op,
+            values: values.to_vec(),
+            all,
+        });
+        Test {
+            field,
+            arg,
+            matcher,
+            all,
+            slot,
+        }
     }
 
     pub fn resolve_field(
@@ -502,19 +890,21 @@ impl Scope<'_> {
                             field.info().ty,
                             FieldType::Strs | FieldType::Ints | FieldType::Bools
                         );
-                    let test = Expr::Test(Test {
-                        field: *field,
-                        arg: arg.clone(),
+                    let test = Expr::Test(self.test(
+                        *field,
+                        arg.clone(),
+                        Some(op),
+                        &values,
                         matcher,
-                        all: multi,
-                    });
+                        multi,
+                    ));
                     tests.push(if op == Op::Ne {
                         Expr::Not(Box::new(test))
                     } else {
                         test
                     });
                 }
-                rows.push(Expr::And(tests));
+                rows.push(Expr::And(cheapest_first(tests)));
             }
         }
         Ok((!rows.is_empty()).then_some(Expr::Or(rows)))
@@ -664,25 +1054,48 @@ fn string_matcher(op: Op, values: &[String]) -> Result<Matcher, String> {
         Op::StartsWith => Matcher::StartsWith(automaton(false, true)?),
         Op::EndsWith => Matcher::EndsWith(values.iter().map(|v| v.as_str().into()).collect()),
         Op::PMatch => Matcher::PathPrefix(values.iter().map(|v| v.as_str().into()).collect()),
-        Op::Glob => {
-            let mut builder = GlobSetBuilder::new();
-            for value in values {
-                let glob = globset::GlobBuilder::new(value)
-                    .literal_separator(false)
-                    .build()
-                    .map_err(|e| format!("bad glob `{value}`: {e}"))?;
-                builder.add(glob);
-            }
-            Matcher::Glob(builder.build().map_err(|e| format!("bad glob set: {e}"))?)
-        }
-        Op::Regex => Matcher::Regex(
-            RegexSet::new(values).map_err(|e| format!("bad regular expression: {e}"))?,
-        ),
+        Op::Glob => Matcher::Glob(Globs::new(values)?),
+        Op::Regex => Matcher::Regex {
+            set: RegexSet::new(values).map_err(|e| format!("bad regular expression: {e}"))?,
+            required: None,
+        },
         Op::Lt | Op::Le | Op::Gt | Op::Ge => {
             return Err(format!("`{}` compares numbers, not strings", op.name()))
         }
     })
 }
+
+/// Literals one of which every match of any of `patterns` contains (the prefixes, or else
+/// the suffixes, regular expression engines search for first); `None` when some pattern has
+/// no such finite set of non-empty literals.
+fn required_literals(patterns: &[String]) -> Option<Vec<String>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let mut all = Vec::new();
+    for pattern in patterns {
+        let hir = regex_syntax::parse(pattern).ok()?;
+        let literals = [ExtractKind::Prefix, ExtractKind::Suffix]
+            .into_iter()
+            .find_map(|kind| {
+                let seq = Extractor::new().kind(kind).extract(&hir);
+                let literals = seq.literals()?;
+                literals
+                    .iter()
+                    .map(|l| {
+                        std::str::from_utf8(l.as_bytes())
+                            .ok()
+                            .filter(|l| !l.is_empty())
+                            .map(str::to_owned)
+                    })
+                    .collect::<Option<Vec<String>>>()
+                    .filter(|l| !l.is_empty())
+            })?;
+        all.extend(literals);
+    }
+    (all.len() <= MAX_REQUIRED_LITERALS).then_some(all)
+}
+
+/// More literals than this make a poor filter.
+const MAX_REQUIRED_LITERALS: usize = 64;
 
 /// Index keys a compiled condition requires: the values a top-level conjunct demands of
 /// `field` (e.g. `ka.target.resource in (pods, deployments)`). `None` when the condition does
@@ -697,8 +1110,13 @@ pub fn required_values(expr: &Expr, field: Field) -> Option<Vec<String>> {
         }) if *f == field => match matcher {
             Matcher::StrEq(v) => Some(vec![v.to_string()]),
             Matcher::StrIn(set) => Some(set.iter().map(|v| v.to_string()).collect()),
+            // A pattern class (no set of names) pins nothing.
+            Matcher::NameClass { names, .. } if !names.is_empty() => {
+                Some(names.iter().map(|v| v.to_string()).collect())
+            }
             _ => None,
         },
+        Expr::Shared(_, inner) => required_values(inner, field),
         Expr::And(parts) => parts.iter().find_map(|p| required_values(p, field)),
         Expr::Or(parts) => {
             let mut all = Vec::new();
@@ -708,6 +1126,104 @@ pub fn required_values(expr: &Expr, field: Field) -> Option<Vec<String>> {
             Some(all)
         }
         _ => None,
+    }
+}
+
+/// A condition that can be true only when a captured value equals the event's value of one of
+/// some string fields (`proc.exepath = $file or proc.argv = $file`): partial matches whose
+/// capture equals none of them are skipped without evaluating the condition.
+#[derive(Debug)]
+pub struct CaptureGate {
+    pub capture: usize,
+    pub fields: Vec<(Field, FieldArg)>,
+}
+
+impl CaptureGate {
+    /// The gate of a step condition, if it has one.
+    pub fn of(expr: &Expr) -> Option<CaptureGate> {
+        match expr {
+            Expr::Captured(test)
+                if test.op == Op::Eq
+                    && matches!(test.field.info().ty, FieldType::Str | FieldType::Strs) =>
+            {
+                Some(CaptureGate {
+                    capture: test.capture,
+                    fields: vec![(test.field, test.arg.clone())],
+                })
+            }
+            Expr::And(parts) => parts.iter().find_map(CaptureGate::of),
+            // Every alternative must be gated by the same capture.
+            Expr::Or(parts) => {
+                let mut gate: Option<CaptureGate> = None;
+                for part in parts {
+                    let next = CaptureGate::of(part)?;
+                    match &mut gate {
+                        None => gate = Some(next),
+                        Some(gate) if gate.capture == next.capture => {
+                            gate.fields.extend(next.fields)
+                        }
+                        Some(_) => return None,
+                    }
+                }
+                gate
+            }
+            Expr::Shared(_, inner) => CaptureGate::of(inner),
+            Expr::Not(_) | Expr::Test(_) | Expr::Captured(_) => None,
+        }
+    }
+
+    /// The event's values of the gate's fields, read once for checking many partial matches.
+    pub fn probe<'a>(&self, input: &'a Input<'_>) -> GateProbe<'a> {
+        let mut probe = GateProbe {
+            capture: self.capture,
+            values: [""; GATE_VALUES],
+            len: 0,
+            overflow: false,
+        };
+        for (field, arg) in &self.fields {
+            match field.extract(arg, input) {
+                Val::Str(s) => probe.add(s),
+                Val::Strs(list) => list.iter().for_each(|s| probe.add(s)),
+                Val::Names(names) => names.iter().for_each(|s| probe.add(s)),
+                Val::StrRefs(list) => list.iter().for_each(|s| probe.add(s)),
+                // Values computed for this read only: too short-lived to keep.
+                Val::OwnedStrs(_) => probe.overflow = true,
+                _ => {}
+            }
+        }
+        probe
+    }
+}
+
+/// Most field values a gate probe keeps; past it the probe admits everything.
+const GATE_VALUES: usize = 8;
+
+/// One event's values of a gate's fields.
+pub struct GateProbe<'a> {
+    capture: usize,
+    values: [&'a str; GATE_VALUES],
+    len: usize,
+    overflow: bool,
+}
+
+impl<'a> GateProbe<'a> {
+    fn add(&mut self, value: &'a str) {
+        match self.values.get_mut(self.len) {
+            Some(slot) => {
+                *slot = value;
+                self.len += 1;
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    /// False when the gated condition cannot be true with these captures.
+    pub fn admits(&self, captures: &[String]) -> bool {
+        let Some(captured) = captures.get(self.capture) else {
+            // Not captured yet: the condition is unknown, never true.
+            return false;
+        };
+        self.overflow || self.values[..self.len].iter().any(|v| *v == captured)
     }
 }
 

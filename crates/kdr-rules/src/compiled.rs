@@ -2,17 +2,24 @@
 //! of the field that most narrows which events a rule can match (the audit resource, the
 //! runtime event type).
 
+use std::cell::RefCell;
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 
 use kdr_model::{Nanos, Source, NANOS_PER_SEC};
 
 use crate::catalog::Catalog;
 use crate::compile::{
-    at_location, required_values, resolve_field_name, split_field_arg, Expr, Scope,
+    at_location, required_values, resolve_field_name, split_field_arg, CaptureGate, Expr, Interner,
+    Scope,
 };
 use crate::fields::{Field, FieldArg};
+use crate::input::Input;
 use crate::loader::{KindDef, Location, RuleError, RuleSet};
+use crate::memo::{EvalTables, Scratch};
 use crate::template::Template;
+use crate::triggers::{Route, RuleBits, TriggerBuilder, TypeTriggers};
 
 /// Default window in which repeats of an alert on the same entity fold into one.
 pub const DEFAULT_THROTTLE: Nanos = 10 * 60 * NANOS_PER_SEC;
@@ -67,6 +74,8 @@ pub enum CompiledKind {
 #[derive(Debug)]
 pub struct Step {
     pub condition: Expr,
+    /// What the condition requires of the captured values, checked first.
+    pub gate: Option<CaptureGate>,
     /// Captured fields, in capture-slot order (slots continue across steps).
     pub captures: Vec<FieldSel>,
     /// Capture names, for reporting.
@@ -79,22 +88,16 @@ struct SourceIndex {
     any: Vec<usize>,
 }
 
-/// Runtime rules of one event type, split by the process names their condition requires
-/// (`proc.names intersects (...)` as a conjunct): an exec of `cat` only visits the rules that
-/// can match a process named `cat`, plus the rules that pin no name.
-#[derive(Debug, Default)]
-struct NameIndex {
-    by_name: FxHashMap<Box<str>, Vec<usize>>,
-    unpinned: Vec<usize>,
-}
-
 #[derive(Debug)]
 pub struct Rules {
     pub catalog: Catalog,
     pub rules: Vec<CompiledRule>,
     index: [SourceIndex; 4],
-    /// Runtime candidates by event type, then by process name.
-    runtime_names: FxHashMap<Box<str>, NameIndex>,
+    /// Runtime rules by event type, then by trigger.
+    runtime_triggers: FxHashMap<Box<str>, TypeTriggers>,
+    /// Runtime rules for event types no rule names.
+    runtime_other: TypeTriggers,
+    tables: Arc<EvalTables>,
 }
 
 fn source_slot(source: Source) -> usize {
@@ -121,12 +124,14 @@ impl Rules {
     pub fn compile(set: &RuleSet) -> Result<Rules, Vec<RuleError>> {
         let mut errors = Vec::new();
         let mut rules = Vec::new();
+        let interner = RefCell::new(Interner::default());
         for def in set.rules.iter().filter(|r| r.enabled) {
             let scope = Scope {
                 lists: &set.lists,
                 macros: &set.macros,
                 source: def.source,
                 captures: &[],
+                interner: &interner,
             };
             match compile_rule(&scope, set, def) {
                 Ok(rule) => rules.push(rule),
@@ -183,57 +188,76 @@ impl Rules {
                 list.sort_unstable();
             }
         }
-        let mut runtime_names: FxHashMap<Box<str>, NameIndex> = FxHashMap::default();
         let runtime = &index[source_slot(Source::Runtime)];
-        for (key, list) in &runtime.by_key {
-            let mut names = NameIndex::default();
-            for &i in list.iter().chain(runtime.any.iter()) {
-                let pinned = match &rules[i].kind {
-                    CompiledKind::Sequence { .. } => None,
-                    _ => rules[i]
-                        .condition
-                        .as_ref()
-                        .and_then(|c| required_values(c, Field::ProcNames)),
-                };
-                match pinned {
-                    Some(values) => {
-                        for value in values {
-                            let list = names.by_name.entry(value.into_boxed_str()).or_default();
-                            if !list.contains(&i) {
-                                list.push(i);
-                            }
-                        }
+        let triggers_for = |key: Option<&str>, keyed: &[usize]| {
+            let mut triggers = TriggerBuilder::default();
+            for &i in keyed.iter().chain(&runtime.any) {
+                match &rules[i].kind {
+                    CompiledKind::Sequence { steps, .. } => {
+                        let first = steps.first().map(|s| &s.condition);
+                        let starts_here = first.is_some_and(|c| {
+                            required_values(c, Field::EvtType).is_none_or(|types| {
+                                key.is_some_and(|k| types.iter().any(|t| t == k))
+                            })
+                        });
+                        let route = match first {
+                            Some(condition) if starts_here => Route::When(condition),
+                            _ => Route::WhileUnderWay,
+                        };
+                        triggers.add(i, route, true);
                     }
-                    None => names.unpinned.push(i),
+                    _ => {
+                        let route = rules[i]
+                            .condition
+                            .as_ref()
+                            .map_or(Route::Always, Route::When);
+                        triggers.add(i, route, false);
+                    }
                 }
             }
-            runtime_names.insert(key.clone(), names);
-        }
+            triggers.finish()
+        };
+        let runtime_triggers = runtime
+            .by_key
+            .iter()
+            .map(|(key, keyed)| (key.clone(), triggers_for(Some(key), keyed)))
+            .collect();
+        let runtime_other = triggers_for(None, &[]);
         Ok(Rules {
             catalog: set.catalog.clone(),
             rules,
             index,
-            runtime_names,
+            runtime_triggers,
+            runtime_other,
+            tables: Arc::new(interner.into_inner().finish().map_err(|message| {
+                vec![RuleError {
+                    location: Location::default(),
+                    message,
+                }]
+            })?),
         })
     }
 
-    /// Runtime rules that can match an event of type `key` whose process goes by `names`,
-    /// in rule order, into `out` (cleared first).
-    pub fn runtime_candidates(&self, key: &str, names: &[&str], out: &mut Vec<usize>) {
-        out.clear();
-        match self.runtime_names.get(key) {
-            Some(index) => {
-                out.extend_from_slice(&index.unpinned);
-                for name in names.iter().filter(|n| !n.is_empty()) {
-                    if let Some(list) = index.by_name.get(*name) {
-                        out.extend_from_slice(list);
-                    }
-                }
-                out.sort_unstable();
-                out.dedup();
-            }
-            None => out.extend(self.candidates(Source::Runtime, key)),
-        }
+    /// Working memory for evaluating these rules on one event at a time ([`Input::new`]).
+    ///
+    /// [`Input::new`]: crate::Input::new
+    pub fn scratch(&self) -> Scratch {
+        Scratch::new(Arc::clone(&self.tables))
+    }
+
+    /// The runtime rules an event of type `key` visits, into `out` (replaced): those that
+    /// can match it; `under_way`: the sequence rules holding partial matches.
+    pub fn runtime_candidates(
+        &self,
+        key: &str,
+        input: &Input<'_>,
+        under_way: &RuleBits,
+        out: &mut RuleBits,
+    ) {
+        self.runtime_triggers
+            .get(key)
+            .unwrap_or(&self.runtime_other)
+            .candidates(input, under_way, out);
     }
 
     /// Rules that can match an event of `source` whose index field has value `key`: the ones
@@ -351,6 +375,7 @@ fn compile_rule(
                 }
                 names.extend(capture_names.iter().cloned());
                 compiled.push(Step {
+                    gate: CaptureGate::of(&condition),
                     condition,
                     captures,
                     capture_names,

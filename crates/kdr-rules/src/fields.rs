@@ -64,7 +64,7 @@ pub enum ArgKind {
     Index,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum FieldArg {
     None,
     Text(Box<str>),

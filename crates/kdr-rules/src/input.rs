@@ -1,6 +1,8 @@
 //! What a rule looks at: one event plus lazily computed views of it. Each view (the parsed
 //! Kubernetes object, the joined command line, ...) is built at most once per event and only
-//! when some rule asks for it.
+//! when some rule asks for it; so is each test's result (kept in a reusable [`Scratch`]).
+//!
+//! [`Scratch`]: crate::memo::Scratch
 
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
@@ -8,7 +10,10 @@ use std::sync::Arc;
 
 use kdr_model::{Event, Payload, RuntimeEvent};
 
+use crate::compile::{Slot, Tri};
+use crate::fields::{Field, FieldArg, Val};
 use crate::k8s::{ObjectFacts, ServiceFacts, WorkloadFacts};
+use crate::memo::{Found, Memo, Scratch};
 
 /// A LoadBalancer Service joined with one workload it selects, synthesized by the engine's
 /// inventory (source `exposure`).
@@ -48,6 +53,7 @@ impl Exposure {
 pub struct Input<'a> {
     pub event: &'a Event,
     pub exposure: Option<&'a Exposure>,
+    memo: Memo<'a>,
     facts: OnceCell<Option<ObjectFacts>>,
     cmdline: OnceCell<String>,
     args: OnceCell<String>,
@@ -60,10 +66,15 @@ pub struct Input<'a> {
 }
 
 impl<'a> Input<'a> {
-    pub fn new(event: &'a Event) -> Self {
+    /// `scratch` comes from the rules that will be evaluated ([`Rules::scratch`]); the input
+    /// holds it, cleared, until it is dropped.
+    ///
+    /// [`Rules::scratch`]: crate::Rules::scratch
+    pub fn new(event: &'a Event, scratch: &'a mut Scratch) -> Self {
         Input {
             event,
             exposure: None,
+            memo: scratch.begin(),
             facts: OnceCell::new(),
             cmdline: OnceCell::new(),
             args: OnceCell::new(),
@@ -76,11 +87,59 @@ impl<'a> Input<'a> {
         }
     }
 
-    pub fn with_exposure(event: &'a Event, exposure: &'a Exposure) -> Self {
+    pub fn with_exposure(
+        event: &'a Event,
+        exposure: &'a Exposure,
+        scratch: &'a mut Scratch,
+    ) -> Self {
         Input {
             exposure: Some(exposure),
-            ..Input::new(event)
+            ..Input::new(event, scratch)
         }
+    }
+
+    /// The result of the test or macro in `slot` for this event, computed on first use.
+    #[inline(always)]
+    pub(crate) fn memoized(&self, slot: Slot, compute: impl FnOnce() -> Tri) -> Tri {
+        self.memo.memoized(slot, compute)
+    }
+
+    /// Whether the names in a name field belong to `class` (any of them, or with `all`, every
+    /// one); unknown when the event lacks the field.
+    #[inline(always)]
+    pub(crate) fn in_name_class(&self, field: Field, class: u32, all: bool) -> Tri {
+        self.memo
+            .in_name_class(field, class, all, |field, fold| self.names_of(field, fold))
+    }
+
+    /// Calls `f` with every class some name of name field `field` (an index into
+    /// [`NAME_FIELDS`](crate::names::NAME_FIELDS)) is in.
+    pub(crate) fn for_each_name_class(&self, field: usize, f: impl FnMut(usize)) {
+        self.memo
+            .for_each_name_class(field, |field, fold| self.names_of(field, fold), f)
+    }
+
+    /// Calls `fold` on each name of a name field; false when the event lacks the field.
+    fn names_of(&self, field: Field, fold: &mut dyn FnMut(&str)) -> bool {
+        match field.extract(&FieldArg::None, self) {
+            // Blank names stand for duplicates: they do not count.
+            Val::Names(list) => list.iter().filter(|n| !n.is_empty()).for_each(|n| fold(n)),
+            Val::StrRefs(list) => list.iter().for_each(|n| fold(n)),
+            Val::Strs(list) => list.iter().for_each(|n| fold(n)),
+            Val::Missing => return false,
+            _ => {}
+        }
+        true
+    }
+
+    /// Which patterns of a shared scan this event's field holds, searched on first use; `None`
+    /// when the event lacks the field.
+    pub(crate) fn scanned(&self, scan: u32) -> Option<Found<'_>> {
+        self.memo
+            .scanned(scan, |field, arg| match field.extract(arg, self) {
+                Val::Str(text) => Some(text),
+                _ => None,
+            })
     }
 
     /// The Kubernetes object this audit event leaves behind, parsed once.
@@ -140,7 +199,7 @@ impl<'a> Input<'a> {
     pub(crate) fn ancestor_all_names(&self, runtime: &'a RuntimeEvent) -> &[&'a str] {
         self.ancestor_all_names.get_or_init(|| {
             let mut names = Vec::with_capacity(runtime.process.ancestors.len() * 2);
-            for ancestor in &runtime.process.ancestors {
+            for ancestor in runtime.process.ancestors.iter() {
                 let exe = basename(&ancestor.exe);
                 names.push(exe);
                 if let Some(argv0) = ancestor.args.first() {
@@ -195,12 +254,17 @@ const CLONE_NEW_FLAGS: [(u64, &str); 8] = [
     (0x4000_0000, "CLONE_NEWNET"),
 ];
 
+/// Position of the last `/`; a byte loop, as paths and names are short.
+fn last_slash(path: &str) -> Option<usize> {
+    path.bytes().rposition(|b| b == b'/')
+}
+
 pub fn basename(path: &str) -> &str {
-    path.rsplit('/').next().unwrap_or(path)
+    last_slash(path).map_or(path, |i| &path[i + 1..])
 }
 
 pub(crate) fn dirname(path: &str) -> &str {
-    match path.rfind('/') {
+    match last_slash(path) {
         Some(0) => "/",
         Some(i) => &path[..i],
         None => "",

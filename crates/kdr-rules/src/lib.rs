@@ -9,11 +9,15 @@ pub mod catalog;
 pub mod compile;
 pub mod compiled;
 pub mod fields;
+pub mod glob;
 pub mod input;
 pub mod k8s;
 pub mod loader;
+pub mod memo;
+pub mod names;
 pub mod parser;
 pub mod template;
+pub mod triggers;
 
 pub use catalog::{AlertType, Catalog};
 pub use compile::{Expr, Tri};
@@ -21,6 +25,8 @@ pub use compiled::{CompiledKind, CompiledRule, FieldSel, Rules, Step};
 pub use fields::{Field, FieldArg, Val, FIELDS};
 pub use input::{Exposure, Input};
 pub use loader::{Location, RuleError, RuleSet};
+pub use memo::Scratch;
+pub use triggers::RuleBits;
 
 /// Loads the shipped rules plus every extra path, then compiles them.
 pub fn load(extra: &[std::path::PathBuf]) -> Result<Rules, Vec<RuleError>> {

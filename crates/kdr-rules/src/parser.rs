@@ -44,7 +44,7 @@ impl fmt::Display for FieldRef {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Op {
     Eq,
     Ne,

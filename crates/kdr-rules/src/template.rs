@@ -56,15 +56,14 @@ impl Template {
         Ok(Template { parts })
     }
 
-    pub fn render(&self, input: &Input<'_>) -> String {
-        let mut out = String::new();
+    /// Appends the text for one event to `out`.
+    pub fn render(&self, input: &Input<'_>, out: &mut String) {
         for part in &self.parts {
             match part {
                 Part::Text(text) => out.push_str(text),
-                Part::Field(field, arg) => write_value(&mut out, field.extract(arg, input)),
+                Part::Field(field, arg) => write_value(out, field.extract(arg, input)),
             }
         }
-        out
     }
 }
 
