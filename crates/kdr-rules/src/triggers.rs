@@ -141,23 +141,12 @@ fn trigger(expr: &Expr) -> Option<Vec<Atom>> {
                 class: *class,
             }])
         }
-        // The scan ignores case: it finds a case-sensitive pattern too.
-        Expr::Test(Test {
-            matcher: Matcher::Scan { scan, patterns, .. },
-            ..
-        }) => Some(
-            patterns
-                .iter()
-                .map(|&pattern| Atom::Pattern {
-                    scan: *scan,
-                    pattern,
-                })
-                .collect(),
-        ),
-        // Every match contains one of the required literals.
+        // The scan ignores case: it finds a case-sensitive pattern too. Every regex match
+        // contains one of its required literals.
         Expr::Test(Test {
             matcher:
-                Matcher::Regex {
+                Matcher::Scan { scan, patterns, .. }
+                | Matcher::Regex {
                     required: Some((scan, patterns)),
                     ..
                 },

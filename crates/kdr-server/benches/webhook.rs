@@ -13,6 +13,9 @@
 //! each pass over the pool is moved later in time by the pool's span, so the stream the
 //! server sees never repeats.
 
+#[path = "../tests/support/no_cluster.rs"]
+mod no_cluster;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -26,9 +29,10 @@ use serde_json::value::RawValue;
 
 use kdr_engine::Engine;
 use kdr_model::{Timestamp, NANOS_PER_SEC};
-use kdr_server::respond::{ActionRequest, ActionStatus, BoxFuture, ResponseRunner, RunOutcome};
 use kdr_server::{auth, AppState, Ingest, Permission, ServerOptions};
 use kdr_store::{Store, StoreOptions, TokenRecord};
+
+use no_cluster::NoCluster;
 
 /// How often a 503'd batch is sent again before the sender gives up on it (client-go's
 /// default for requests answered with Retry-After).
@@ -211,25 +215,6 @@ impl Pool {
 
 // ---------------------------------------------------------------------------------------------
 // The server
-
-/// Load tests need no cluster: every response action fails, saying so.
-struct NoCluster;
-
-impl ResponseRunner for NoCluster {
-    fn run<'a>(&'a self, _: &'a ActionRequest) -> BoxFuture<'a, RunOutcome> {
-        Box::pin(async {
-            RunOutcome {
-                status: ActionStatus::Failed,
-                error: Some("no cluster in the webhook benchmark".into()),
-                details: serde_json::json!({}),
-            }
-        })
-    }
-
-    fn default_context(&self) -> Option<String> {
-        None
-    }
-}
 
 struct Server {
     url: String,

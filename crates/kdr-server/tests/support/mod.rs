@@ -2,37 +2,21 @@
 //! a loopback port) for tests, and a small HTTP client over it.
 #![allow(dead_code)] // each test file uses its own part of the support
 
+mod no_cluster;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use kdr_engine::Engine;
-use kdr_server::respond::{ActionRequest, ActionStatus, BoxFuture, ResponseRunner, RunOutcome};
 use kdr_server::{auth, AppState, Ingest, Permission, ServerOptions};
 use kdr_store::{Store, StoreOptions};
 
+use no_cluster::NoCluster;
+
 pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 pub const USER_PASSWORD: &str = "user-password-for-tests";
-
-/// These tests exercise the server, not clusters: every action fails, saying so.
-struct NoCluster;
-
-impl ResponseRunner for NoCluster {
-    fn run<'a>(&'a self, _: &'a ActionRequest) -> BoxFuture<'a, RunOutcome> {
-        Box::pin(async {
-            RunOutcome {
-                status: ActionStatus::Failed,
-                error: Some("no cluster in this test".into()),
-                details: json!({}),
-            }
-        })
-    }
-
-    fn default_context(&self) -> Option<String> {
-        None
-    }
-}
 
 pub struct Server {
     pub base: String,
