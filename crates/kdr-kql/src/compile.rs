@@ -1557,9 +1557,7 @@ impl Compiler<'_> {
         match self.dialect {
             Dialect::Sqlite => {
                 let (json, path) = self.sqlite_json_at(x);
-                format!(
-                    "COALESCE(CASE json_type({json}, {path}) WHEN 'text' THEN {json} ->> {path} WHEN 'null' THEN '' ELSE {json} -> {path} END, '')"
-                )
+                format!("kql_json_string({json}, {path})")
             }
             Dialect::Postgres => format!(
                 "COALESCE(CASE jsonb_typeof({x}) WHEN 'string' THEN {x} #>> '{{}}' WHEN 'null' THEN '' ELSE ({x})::text END, '')"

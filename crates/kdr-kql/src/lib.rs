@@ -19,6 +19,7 @@ pub mod ast;
 mod compile;
 mod error;
 mod export;
+mod json_path;
 mod lexer;
 mod parser;
 pub mod schema;

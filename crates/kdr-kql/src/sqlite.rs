@@ -10,6 +10,7 @@ use serde_json::Value as Json;
 
 use crate::compile::{compile, CompiledQuery, Dialect, Limits, SqlValue};
 use crate::error::KqlError;
+use crate::json_path::{parse_path, to_string_at, PathStep};
 use crate::schema::{Column, ColumnType, Schema};
 use crate::time::{format_datetime, format_timespan};
 
@@ -35,7 +36,8 @@ pub enum RunError {
 
 /// Registers the functions compiled SQLite queries call: `kql_has(text, term)`,
 /// `kql_regex(text, pattern)`, `kql_lower`, `kql_upper` (Unicode-aware, unlike SQLite's
-/// ASCII-only `lower`) and `kql_tolong`. Call once per connection before running queries.
+/// ASCII-only `lower`), `kql_tolong` and `kql_json_string(json, path)` (`tostring()` of a
+/// dynamic value in one pass over its text, see json_path.rs). Call once per connection before running queries.
 pub fn register_sqlite_functions(conn: &Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     conn.create_scalar_function("kql_has", 2, flags, |ctx| {
@@ -62,6 +64,24 @@ pub fn register_sqlite_functions(conn: &Connection) -> rusqlite::Result<()> {
     })?;
     conn.create_scalar_function("kql_upper", 1, flags, |ctx| {
         Ok(optional_text(ctx, 0)?.map(|text| text.to_uppercase()))
+    })?;
+    conn.create_scalar_function("kql_json_string", 2, flags, |ctx| {
+        let path = ctx.get_or_create_aux(
+            1,
+            |value| -> Result<Vec<PathStep>, Box<dyn std::error::Error + Send + Sync>> {
+                Ok(parse_path(value.as_str()?)?)
+            },
+        )?;
+        match ctx.get_raw(0) {
+            ValueRef::Null => Ok(String::new()),
+            ValueRef::Text(bytes) => std::str::from_utf8(bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|json| to_string_at(json, &path))
+                .map_err(|message| rusqlite::Error::UserFunctionError(message.into())),
+            _ => Err(rusqlite::Error::UserFunctionError(
+                "kql_json_string: expected JSON text".into(),
+            )),
+        }
     })?;
     conn.create_scalar_function("kql_tolong", 1, flags, |ctx| {
         Ok(match ctx.get_raw(0) {
