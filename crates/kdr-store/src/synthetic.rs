@@ -219,14 +219,7 @@ impl Generator {
         let verb = *self.rng.pick(&VERBS);
         let resource = *self.rng.pick(&RESOURCES);
         let namespace = *self.rng.pick(&NAMESPACES);
-        let n = self.rng.below(50);
-        // Pods are named as the runtime events' pods are, so audit and runtime rows join.
-        let name = if resource == "pods" {
-            let workload = WORKLOADS[n as usize % WORKLOADS.len()];
-            format!("{workload}-7d9f8c6b5-{:05}", n % 4)
-        } else {
-            format!("{}-{n}", resource.trim_end_matches('s'))
-        };
+        let name = format!("{}-{}", resource.trim_end_matches('s'), self.rng.below(50));
         let request_object = (verb == "create" || verb == "update").then(|| {
             let body = format!(
                 r#"{{"kind":"Pod","apiVersion":"v1","metadata":{{"name":"{name}","namespace":"{namespace}","labels":{{"app":"{name}"}}}},"spec":{{"containers":[{{"name":"main","image":"ghcr.io/acme/api:2.3.1","securityContext":{{"privileged":false}}}}],"serviceAccountName":"default"}}}}"#
