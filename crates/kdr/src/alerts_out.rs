@@ -1,14 +1,46 @@
-//! What `detect` and `sensor --alerts` share: loading intel and printing alerts.
+//! What the commands that run detection share: their rule and intel options, loading them,
+//! and printing alerts.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
-use clap::ValueEnum;
+use clap::{Args, ValueEnum};
 
-use kdr_engine::AlertEvent;
+use kdr_engine::{AlertEvent, Engine};
 use kdr_intel::IndicatorSet;
 use kdr_model::Alert;
+use kdr_rules::Rules;
+
+/// The rules and indicators detection runs with: the shipped ones plus the user's.
+#[derive(Args)]
+pub struct DetectionArgs {
+    /// Threat-intelligence file: `INDICATOR CATEGORY` per line (repeatable).
+    #[arg(long, value_name = "FILE")]
+    intel: Vec<PathBuf>,
+    /// Extra rule files or directories, loaded after the shipped rules (repeatable).
+    #[arg(long = "rules", value_name = "DIR")]
+    rules: Vec<PathBuf>,
+}
+
+impl DetectionArgs {
+    /// The shipped rules with the user's on top; every rule error is reported, located.
+    pub fn rules(&self) -> anyhow::Result<Arc<Rules>> {
+        kdr_rules::load(&self.rules)
+            .map(Arc::new)
+            .map_err(|e| crate::report_errors(&e))
+    }
+
+    /// The shipped indicators with the user's files on top.
+    pub fn intel(&self) -> anyhow::Result<IndicatorSet> {
+        load_intel(&self.intel)
+    }
+
+    pub fn engine(&self) -> anyhow::Result<Engine> {
+        Ok(Engine::new(self.rules()?, self.intel()?))
+    }
+}
 
 #[derive(Clone, Copy, ValueEnum)]
 pub enum Output {
@@ -18,7 +50,7 @@ pub enum Output {
     Table,
 }
 
-pub fn load_intel(paths: &[PathBuf]) -> anyhow::Result<IndicatorSet> {
+fn load_intel(paths: &[PathBuf]) -> anyhow::Result<IndicatorSet> {
     let mut intel = IndicatorSet::shipped();
     let mut errors = Vec::new();
     for path in paths {

@@ -2,27 +2,21 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
 
 use kdr_decode::EventReader;
-use kdr_engine::Engine;
 
-use crate::alerts_out::{load_intel, Output, Printer};
+use crate::alerts_out::{DetectionArgs, Output, Printer};
 
 #[derive(Args)]
 pub struct DetectArgs {
     /// Input files (audit logs, webhook batches, cloud envelopes, recorded runtime events);
     /// `-` or nothing reads standard input. The format is detected per record.
     inputs: Vec<String>,
-    /// Threat-intelligence file: `INDICATOR CATEGORY` per line (repeatable).
-    #[arg(long, value_name = "FILE")]
-    intel: Vec<PathBuf>,
-    /// Extra rule files or directories, loaded after the shipped rules (repeatable).
-    #[arg(long = "rules", value_name = "DIR")]
-    rules: Vec<PathBuf>,
+    #[command(flatten)]
+    detection: DetectionArgs,
     /// Output format; default: table on a terminal, JSON lines otherwise.
     #[arg(long, value_enum)]
     output: Option<Output>,
@@ -40,9 +34,7 @@ pub struct DetectArgs {
 }
 
 pub fn run(args: DetectArgs) -> anyhow::Result<ExitCode> {
-    let rules = kdr_rules::load(&args.rules).map_err(|e| crate::report_errors(&e))?;
-    let intel = load_intel(&args.intel)?;
-    let mut engine = Engine::new(Arc::new(rules), intel);
+    let mut engine = args.detection.engine()?;
     if let Some(path) = &args.state {
         if path.exists() {
             let text = std::fs::read_to_string(path)

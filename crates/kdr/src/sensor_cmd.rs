@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -16,7 +15,7 @@ use kdr_engine::Engine;
 use kdr_model::Event;
 use kdr_sensor::{Sensor, SensorConfig};
 
-use crate::alerts_out::{load_intel, Output, Printer};
+use crate::alerts_out::{DetectionArgs, Output, Printer};
 
 #[derive(Args)]
 pub struct SensorArgs {
@@ -29,12 +28,9 @@ pub struct SensorArgs {
     /// Node name in events (default: the host name).
     #[arg(long)]
     node: Option<String>,
-    /// Extra rule files or directories (with --alerts).
-    #[arg(long = "rules", value_name = "DIR")]
-    rules: Vec<PathBuf>,
-    /// Threat-intelligence files (with --alerts).
-    #[arg(long, value_name = "FILE")]
-    intel: Vec<PathBuf>,
+    /// Rules and intel for --alerts.
+    #[command(flatten)]
+    detection: DetectionArgs,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -45,8 +41,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
     let mut engine = if args.alerts {
-        let rules = kdr_rules::load(&args.rules).map_err(|e| crate::report_errors(&e))?;
-        Some(Engine::new(Arc::new(rules), load_intel(&args.intel)?))
+        Some(args.detection.engine()?)
     } else {
         None
     };

@@ -16,7 +16,7 @@ use kdr_engine::Engine;
 use kdr_server::{auth, AppState, Ingest, ServerOptions};
 use kdr_store::Store;
 
-use crate::alerts_out::load_intel;
+use crate::alerts_out::DetectionArgs;
 use crate::respond_cmd::{KubeArgs, KubeRunner};
 use crate::store_cmd::StoreArg;
 
@@ -34,10 +34,8 @@ pub struct ServeArgs {
     /// Node name in sensor events (default: the host name).
     #[arg(long)]
     node: Option<String>,
-    #[arg(long = "rules", value_name = "DIR")]
-    rules: Vec<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    intel: Vec<PathBuf>,
+    #[command(flatten)]
+    detection: DetectionArgs,
     #[command(flatten)]
     kube: KubeArgs,
     /// Feed these recorded event files (any format `kdr detect` reads) through detection
@@ -53,8 +51,8 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let rules = Arc::new(kdr_rules::load(&args.rules).map_err(|e| crate::report_errors(&e))?);
-    let engine = Engine::new(Arc::clone(&rules), load_intel(&args.intel)?);
+    let rules = args.detection.rules()?;
+    let engine = Engine::new(Arc::clone(&rules), args.detection.intel()?);
     let mut api_store = args.store.open()?;
     let location = args.store.location()?;
     first_admin(&mut api_store)?;

@@ -4,21 +4,20 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand, ValueEnum};
 
 use kdr_decode::EventReader;
-use kdr_engine::{AlertEvent, Engine};
+use kdr_engine::AlertEvent;
 use kdr_incidents::Status;
 use kdr_model::{Event, Plane, Severity, Timestamp};
 use kdr_store::{
     AlertFilter, AlertSort, AlertSortField, IncidentFilter, Page, Store, StoreOptions,
 };
 
-use crate::alerts_out::load_intel;
+use crate::alerts_out::DetectionArgs;
 
 #[derive(Args, Clone)]
 pub struct StoreArg {
@@ -60,18 +59,15 @@ pub struct IngestArgs {
     store: StoreArg,
     /// Input files (any format `kdr detect` reads); `-` reads standard input.
     inputs: Vec<String>,
-    #[arg(long = "rules", value_name = "DIR")]
-    rules: Vec<PathBuf>,
-    #[arg(long, value_name = "FILE")]
-    intel: Vec<PathBuf>,
+    #[command(flatten)]
+    detection: DetectionArgs,
     /// Events per transaction.
     #[arg(long, default_value_t = 5000)]
     batch: usize,
 }
 
 pub fn ingest(args: IngestArgs) -> anyhow::Result<ExitCode> {
-    let rules = kdr_rules::load(&args.rules).map_err(|e| crate::report_errors(&e))?;
-    let mut engine = Engine::new(Arc::new(rules), load_intel(&args.intel)?);
+    let mut engine = args.detection.engine()?;
     let mut store = args.store.open()?;
     let batch_size = args.batch.max(1);
     let mut events: Vec<Event> = Vec::with_capacity(batch_size);
