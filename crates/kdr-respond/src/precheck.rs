@@ -81,9 +81,25 @@ impl fmt::Display for NetworkPlugin {
     }
 }
 
-/// The AWS VPC CNI enforces NetworkPolicies only when its node agent runs with this flag
-/// (off by default).
+/// The AWS VPC CNI enforces NetworkPolicies only when its node agent (the `aws-node`
+/// DaemonSet's `aws-eks-nodeagent` container on EKS, `aws-network-policy-agent` image) runs
+/// with this flag set; the shipped manifests set it to false.
 const AWS_POLICY_AGENT_FLAG: &str = "--enable-network-policy=true";
+
+/// Whether one container argument turns the policy agent on, read as Go's flag parsers read a
+/// boolean flag: one or two dashes, bare (true) or `=` with one of Go's true spellings.
+fn enables_aws_policy_agent(arg: &str) -> bool {
+    let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+        return false;
+    };
+    match flag.split_once('=') {
+        None => flag == "enable-network-policy",
+        Some((name, value)) => {
+            name == "enable-network-policy"
+                && matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True")
+        }
+    }
+}
 
 /// Where plugin pods are looked for: every plugin in kube-system; Calico's operator installs
 /// into calico-system.
@@ -405,7 +421,7 @@ fn judge_plugin_pod(plugin: NetworkPlugin, pod: &Pod) -> Result<Version, PluginP
         let agent_enabled = containers
             .iter()
             .flat_map(|c| c.args.iter().flatten())
-            .any(|arg| arg == AWS_POLICY_AGENT_FLAG);
+            .any(|arg| enables_aws_policy_agent(arg));
         if !agent_enabled {
             return Err(PluginProblem::PolicyAgentDisabled { found: version });
         }
@@ -575,6 +591,29 @@ mod tests {
             judge_plugins(&[enabled]).unwrap().qualified,
             vec![NetworkPlugin::AwsNode]
         );
+    }
+
+    #[test]
+    fn the_policy_agent_flag_is_read_as_go_reads_a_boolean_flag() {
+        for on in [
+            "--enable-network-policy=true",
+            "-enable-network-policy=true",
+            "--enable-network-policy",
+            "--enable-network-policy=1",
+            "--enable-network-policy=True",
+        ] {
+            assert!(enables_aws_policy_agent(on), "{on}");
+        }
+        for off in [
+            "--enable-network-policy=false",
+            "--enable-network-policy=0",
+            "--enable-network-policy=yes",
+            "enable-network-policy=true",
+            "--enable-network-policy-controller=true",
+            "--enable-ipv6=true",
+        ] {
+            assert!(!enables_aws_policy_agent(off), "{off}");
+        }
     }
 
     #[test]
