@@ -51,6 +51,11 @@ pub struct EngineStats {
     pub inventory_refused: u64,
     /// Baseline and window keys dropped to stay within memory bounds.
     pub state_evictions: u64,
+    /// Runtime events whose program (event type and process) the rules' memory knew, and
+    /// those it did not; programs it forgot to stay within bounds.
+    pub program_hits: u64,
+    pub program_misses: u64,
+    pub programs_evicted: u64,
 }
 
 /// Per-rule state, by rule index.
@@ -189,6 +194,12 @@ impl Engine {
                 RuleState::None => 0,
             })
             .sum();
+        if let Some(scratch) = &self.scratch {
+            let programs = scratch.program_stats();
+            stats.program_hits = programs.hits;
+            stats.program_misses = programs.misses;
+            stats.programs_evicted = programs.evicted;
+        }
         stats
     }
 

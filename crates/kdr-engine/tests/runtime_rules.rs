@@ -502,3 +502,53 @@ fn capture_errors_are_located() {
         "{err:?}"
     );
 }
+
+/// What a program (event type and process, pids aside) is remembered across events: later
+/// events of the same program are still judged on everything else, and a program that
+/// differs in its lineage alone is another program.
+#[test]
+fn programs_seen_before_are_judged_on_what_differs() {
+    let cat = p("/bin/cat", &["cat", "/etc/app.conf"]);
+    let quiet_open = event(1, &cat, open("/etc/app.conf", 0), true);
+    let shadow = event(2, &cat, open("/etc/shadow", 0), true);
+    assert_eq!(
+        alerts(std::slice::from_ref(&quiet_open)),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        alerts(&[quiet_open, shadow]),
+        ["K8S.NODE_SuspectPasswordFileAccess"]
+    );
+
+    let shell = ["sh", "-c", "id"];
+    let under_shell = p("/bin/sh", &shell);
+    let under_nginx = P {
+        parents: &[("/usr/sbin/nginx", &["nginx: worker process"])],
+        pid: 200,
+        ..p("/bin/sh", &shell)
+    };
+    assert_eq!(alerts(&[exec(1, &under_shell)]), Vec::<String>::new());
+    let both = alerts(&[exec(1, &under_shell), exec(2, &under_nginx)]);
+    assert!(both.iter().any(|a| a == "K8S.NODE_Webshell"), "{both:?}");
+    // The same program again, in another process on the host: judged again, and raised
+    // again for its own subject.
+    let on_host = P {
+        pid: 300,
+        ..under_nginx
+    };
+    let mut engine = Engine::new(
+        Arc::new(kdr_rules::load(&[]).unwrap()),
+        IndicatorSet::shipped(),
+    );
+    let mut out = Vec::new();
+    engine.process(&exec(1, &under_nginx), &mut out);
+    engine.process(&event(2, &on_host, RuntimeAction::Exec, false), &mut out);
+    let opened: Vec<_> = out
+        .iter()
+        .filter_map(|a| match a {
+            AlertEvent::Opened(a) if a.alert_type == "K8S.NODE_Webshell" => Some(&a.dedup_key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(opened.len(), 2, "{opened:?}");
+}

@@ -21,7 +21,7 @@ use crate::fields::{ArgKind, Field, FieldArg, FieldSource, FieldType, Val};
 use crate::glob::Globs;
 use crate::input::Input;
 use crate::loader::{ExceptionDef, ExceptionValue, ListDef, Location, MacroDef, RuleError, Text};
-use crate::memo::{EvalTables, Scan};
+use crate::memo::{EvalTables, ProcessScan, Scan};
 use crate::names::{ClassBuilder, NAME_FIELDS};
 use crate::parser::{parse_condition, Ast, FieldRef, Op, Operand, Value};
 
@@ -214,6 +214,49 @@ impl Expr {
         }
     }
 
+    /// Whether the value depends only on the event type and the program
+    /// ([`Field::reads_process_only`]), so it holds for every event of the program.
+    pub(crate) fn reads_process_only(&self) -> bool {
+        match self {
+            Expr::And(parts) | Expr::Or(parts) => parts.iter().all(Expr::reads_process_only),
+            Expr::Not(inner) | Expr::Shared(_, inner) => inner.reads_process_only(),
+            Expr::Test(test) => test.field.reads_process_only(),
+            Expr::Captured(_) => false,
+        }
+    }
+
+    /// True when this is false for every event of this event's program, whatever else the
+    /// events hold: a process-only part that is false decides an `and`, and an `or` whose
+    /// parts are all so decided is false.
+    pub(crate) fn refuted_by_program(&self, input: &Input<'_>) -> bool {
+        if self.reads_process_only() {
+            return self.eval(input) == Tri::False;
+        }
+        match self {
+            Expr::And(parts) => parts.iter().any(|p| p.refuted_by_program(input)),
+            Expr::Or(parts) => parts.iter().all(|p| p.refuted_by_program(input)),
+            Expr::Shared(_, inner) => inner.refuted_by_program(input),
+            Expr::Not(_) | Expr::Test(_) | Expr::Captured(_) => false,
+        }
+    }
+
+    /// Calls `f` with every result slot in this expression and whether it holds a
+    /// process-only result.
+    fn for_each_slot(&mut self, f: &mut impl FnMut(&mut Slot, bool)) {
+        match self {
+            Expr::And(parts) | Expr::Or(parts) => {
+                parts.iter_mut().for_each(|p| p.for_each_slot(f));
+            }
+            Expr::Not(inner) => inner.for_each_slot(f),
+            Expr::Shared(slot, inner) => {
+                f(slot, inner.reads_process_only());
+                inner.for_each_slot(f);
+            }
+            Expr::Test(test) => f(&mut test.slot, test.field.reads_process_only()),
+            Expr::Captured(_) => {}
+        }
+    }
+
     fn contains_capture(&self) -> bool {
         match self {
             Expr::And(parts) | Expr::Or(parts) => parts.iter().any(Expr::contains_capture),
@@ -222,6 +265,37 @@ impl Expr {
             Expr::Captured(_) => true,
         }
     }
+}
+
+/// Renumbers the result slots of `exprs` (`slots` of them) so that process-only results come
+/// first: a program's results are then one contiguous copy. Returns how many those are.
+pub(crate) fn process_slots_first(exprs: &mut [&mut Expr], slots: usize) -> usize {
+    let mut process_only = vec![false; slots];
+    for expr in exprs.iter_mut() {
+        expr.for_each_slot(&mut |slot, process| {
+            if let Some(p) = process_only.get_mut(*slot as usize) {
+                *p = process;
+            }
+        });
+    }
+    let mut renumbered: Vec<Slot> = vec![0; slots];
+    let mut next: Slot = 0;
+    for pass in [true, false] {
+        for (slot, &process) in process_only.iter().enumerate() {
+            if process == pass {
+                renumbered[slot] = next;
+                next += 1;
+            }
+        }
+    }
+    for expr in exprs.iter_mut() {
+        expr.for_each_slot(&mut |slot, _| {
+            if let Some(&new) = renumbered.get(*slot as usize) {
+                *slot = new;
+            }
+        });
+    }
+    process_only.iter().filter(|p| **p).count()
 }
 
 /// Orders the parts of `and`/`or` cheapest first. Three-valued `and`/`or` do not depend on
@@ -544,11 +618,27 @@ impl Interner {
             offset += words;
         }
         scans.sort_by_key(|(id, _)| *id);
+        let mut process_scans = Vec::new();
+        let mut kept = 0;
+        for (id, scan) in &scans {
+            if scan.field.reads_process_only() {
+                process_scans.push(ProcessScan {
+                    scan: *id as usize,
+                    words: scan.offset..scan.offset + scan.words,
+                    kept: kept..kept + scan.words,
+                });
+                kept += scan.words;
+            }
+        }
         Ok(EvalTables {
             slots: self.slots.len(),
+            // Set once the slots are renumbered (`process_slots_first`).
+            process_slots: 0,
             names: self.name_classes.finish(),
             scans: scans.into_iter().map(|(_, scan)| scan).collect(),
             scan_words: offset,
+            process_scans,
+            process_scan_words: kept,
         })
     }
 }

@@ -11,8 +11,8 @@ use kdr_model::{Nanos, Source, NANOS_PER_SEC};
 
 use crate::catalog::Catalog;
 use crate::compile::{
-    at_location, required_values, resolve_field_name, split_field_arg, CaptureGate, Expr, Interner,
-    Scope,
+    at_location, process_slots_first, required_values, resolve_field_name, split_field_arg,
+    CaptureGate, Expr, Interner, Scope,
 };
 use crate::fields::{Field, FieldArg};
 use crate::input::Input;
@@ -41,6 +41,24 @@ pub struct CompiledRule {
 }
 
 pub type FieldSel = (Field, FieldArg);
+
+impl CompiledRule {
+    /// True when the rule cannot act on any event of this event's program (event type and
+    /// process): its condition (a sequence: every step's) is false whatever else the event
+    /// holds. Such a rule does nothing on the event: kinds other than sequences stop at a
+    /// false condition, and a sequence whose steps are all false neither starts nor advances.
+    pub(crate) fn refuted_by_program(&self, input: &Input<'_>) -> bool {
+        match &self.kind {
+            CompiledKind::Sequence { steps, .. } => steps
+                .iter()
+                .all(|step| step.condition.refuted_by_program(input)),
+            _ => self
+                .condition
+                .as_ref()
+                .is_some_and(|condition| condition.refuted_by_program(input)),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub enum CompiledKind {
@@ -223,18 +241,33 @@ impl Rules {
             .map(|(key, keyed)| (key.clone(), triggers_for(Some(key), keyed)))
             .collect();
         let runtime_other = triggers_for(None, &[]);
+        let mut tables = interner.into_inner().finish().map_err(|message| {
+            vec![RuleError {
+                location: Location::default(),
+                message,
+            }]
+        })?;
+        let mut exprs: Vec<&mut Expr> = rules
+            .iter_mut()
+            .flat_map(|rule| {
+                let steps = match &mut rule.kind {
+                    CompiledKind::Sequence { steps, .. } => &mut steps[..],
+                    _ => &mut [],
+                };
+                rule.condition
+                    .iter_mut()
+                    .chain(rule.exceptions.iter_mut())
+                    .chain(steps.iter_mut().map(|step| &mut step.condition))
+            })
+            .collect();
+        tables.process_slots = process_slots_first(&mut exprs, tables.slots);
         Ok(Rules {
             catalog: set.catalog.clone(),
             rules,
             index,
             runtime_triggers,
             runtime_other,
-            tables: Arc::new(interner.into_inner().finish().map_err(|message| {
-                vec![RuleError {
-                    location: Location::default(),
-                    message,
-                }]
-            })?),
+            tables: Arc::new(tables),
         })
     }
 
@@ -246,7 +279,9 @@ impl Rules {
     }
 
     /// The runtime rules an event of type `key` visits, into `out` (replaced): those that
-    /// can match it; `under_way`: the sequence rules holding partial matches.
+    /// can match it; `under_way`: the sequence rules holding partial matches. Worked out once
+    /// per program (event type and process, [`ProcessKey`](crate::memo::ProcessKey)): the
+    /// rules whose trigger holds, less those that what the program is already rules out.
     pub fn runtime_candidates(
         &self,
         key: &str,
@@ -254,10 +289,24 @@ impl Rules {
         under_way: &RuleBits,
         out: &mut RuleBits,
     ) {
-        self.runtime_triggers
+        let triggers = self
+            .runtime_triggers
             .get(key)
-            .unwrap_or(&self.runtime_other)
-            .candidates(input, under_way, out);
+            .unwrap_or(&self.runtime_other);
+        let mut program = input.program_candidates().borrow_mut();
+        if !program.known {
+            triggers.triggered(input, out);
+            program.rules = RuleBits::default();
+            for index in out.iter() {
+                if !self.rules[index].refuted_by_program(input) {
+                    program.rules.insert(index);
+                }
+            }
+            program.known = true;
+            program.new = true;
+        }
+        out.assign(&program.rules);
+        triggers.add_under_way(under_way, out);
     }
 
     /// Rules that can match an event of `source` whose index field has value `key`: the ones

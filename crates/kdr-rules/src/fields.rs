@@ -283,6 +283,42 @@ impl Field {
         FIELDS.iter().find(|f| f.name == name)
     }
 
+    /// Whether the field's value depends only on the event type and on what identifies a
+    /// running program ([`ProcessKey`](crate::memo::ProcessKey)): its names, command line,
+    /// lineage, stdio, users and working directory, never its pids, the action's details or
+    /// the context. Results of tests on such fields are remembered across events.
+    pub fn reads_process_only(self) -> bool {
+        matches!(
+            self,
+            Field::EvtType
+                | Field::ProcName
+                | Field::ProcComm
+                | Field::ProcExe
+                | Field::ProcExePath
+                | Field::ProcArgs
+                | Field::ProcArgv
+                | Field::ProcCmdline
+                | Field::ProcNames
+                | Field::ProcIsExeUpperLayer
+                | Field::ProcArgsTruncated
+                | Field::ProcCwd
+                | Field::ProcPname
+                | Field::ProcPexePath
+                | Field::ProcPcmdline
+                | Field::ProcPnames
+                | Field::ProcAnames
+                | Field::ProcAname
+                | Field::ProcAexePath
+                | Field::ProcStdinType
+                | Field::ProcStdoutType
+                | Field::ProcStderrType
+                | Field::ProcStdioSocket
+                | Field::UserUid
+                | Field::UserEuid
+                | Field::UserName
+        )
+    }
+
     /// Reads the field from an event. `Missing` when the event does not carry it.
     pub fn extract<'a>(self, arg: &FieldArg, input: &'a Input<'_>) -> Val<'a> {
         let event = input.event;

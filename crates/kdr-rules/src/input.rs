@@ -13,7 +13,7 @@ use kdr_model::{Event, Payload, RuntimeEvent};
 use crate::compile::{Slot, Tri};
 use crate::fields::{Field, FieldArg, Val};
 use crate::k8s::{ObjectFacts, ServiceFacts, WorkloadFacts};
-use crate::memo::{Found, Memo, Scratch};
+use crate::memo::{Candidates, Found, Memo, Scratch};
 
 /// A LoadBalancer Service joined with one workload it selects, synthesized by the engine's
 /// inventory (source `exposure`).
@@ -74,7 +74,7 @@ impl<'a> Input<'a> {
         Input {
             event,
             exposure: None,
-            memo: scratch.begin(),
+            memo: scratch.begin(event),
             facts: OnceCell::new(),
             cmdline: OnceCell::new(),
             args: OnceCell::new(),
@@ -130,6 +130,12 @@ impl<'a> Input<'a> {
             _ => {}
         }
         true
+    }
+
+    /// The rules this event's program visits for its type, once worked out (by
+    /// [`Rules::runtime_candidates`](crate::Rules::runtime_candidates)).
+    pub(crate) fn program_candidates(&self) -> &std::cell::RefCell<Candidates> {
+        self.memo.candidates
     }
 
     /// Which patterns of a shared scan this event's field holds, searched on first use; `None`

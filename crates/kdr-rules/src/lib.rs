@@ -2,8 +2,9 @@
 //! compiled once into [`Rules`]: matchers over typed [`Field`]s, indexed by source and event
 //! kind. Evaluating a rule against an [`Input`] never looks a field up by name.
 //!
-//! This crate knows the event model and Kubernetes object shapes; it holds no state across
-//! events (that is `kdr-engine`).
+//! This crate knows the event model and Kubernetes object shapes; it holds no detection state
+//! across events (that is `kdr-engine`), only caches of results that depend on nothing but
+//! their key (the per-program memory of the [`Scratch`]).
 
 pub mod catalog;
 pub mod compile;

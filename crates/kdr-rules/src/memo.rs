@@ -3,26 +3,51 @@
 //! found. It lives in a [`Scratch`] reused from event to event, so evaluation allocates
 //! nothing; an [`Input`](crate::Input) borrows the scratch mutably, so one event at a time
 //! uses it, and clears it first.
+//!
+//! What depends only on the event type and the program ([`ProcessKey`]: the results of tests
+//! on [process-only fields](Field::reads_process_only), the name bitsets, the scans of such
+//! fields, the rules worth visiting) is also remembered across events, per program, in a
+//! bounded table: a node runs the same programs over and over, and an event of a program seen
+//! before starts with all of it known. Keys are compared exactly, never trusted by hash.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use aho_corasick::AhoCorasick;
+use rustc_hash::{FxHashMap, FxHasher};
+
+use kdr_model::{Ancestors, Event, FdKind, Payload, Process, RuntimeEvent};
 
 use crate::compile::{Slot, Tri};
 use crate::fields::{Field, FieldArg};
 use crate::names::{NameCache, NameClasses, NAME_FIELDS};
-use crate::triggers::set_bits;
+use crate::triggers::{set_bits, RuleBits};
 
 /// What evaluating a compiled rule set needs besides the rules: how many results one event
 /// may memoize, the name classes, and the shared scans.
 #[derive(Debug, Default)]
 pub struct EvalTables {
     pub(crate) slots: usize,
+    /// Slots `0..process_slots` hold results of process-only tests and macros.
+    pub(crate) process_slots: usize,
     pub(crate) names: NameClasses,
     pub(crate) scans: Vec<Scan>,
     /// Words of every scan's bitset together.
     pub(crate) scan_words: usize,
+    /// The scans of process-only fields, remembered per program.
+    pub(crate) process_scans: Vec<ProcessScan>,
+    /// Words of the process-only scans' bitsets together.
+    pub(crate) process_scan_words: usize,
+}
+
+/// A scan of a process-only field: its id, where its words lie in the scratch and where in a
+/// program's copy.
+#[derive(Debug)]
+pub(crate) struct ProcessScan {
+    pub(crate) scan: usize,
+    pub(crate) words: std::ops::Range<usize>,
+    pub(crate) kept: std::ops::Range<usize>,
 }
 
 /// One field's shared scan: every `contains` pattern the rules test the field for, found in
@@ -60,6 +85,136 @@ pub struct Scratch {
     scan_state: Box<[u8]>,
     /// Per scan: the patterns found.
     scan_bits: Box<[u64]>,
+    /// The rules this event's program visits for its type, when known ([`Candidates`]).
+    candidates: RefCell<Candidates>,
+    programs: Programs,
+}
+
+/// The rules an event of a known program visits (by type, before sequences under way), once
+/// worked out.
+#[derive(Debug, Default)]
+pub(crate) struct Candidates {
+    pub(crate) known: bool,
+    /// Worked out during this event: kept for the program when the event ends.
+    pub(crate) new: bool,
+    pub(crate) rules: RuleBits,
+}
+
+/// Most programs remembered; past it the table starts over (counted).
+const MAX_PROGRAMS: usize = 4096;
+
+/// What is remembered per program, and which program the current event runs.
+#[derive(Debug, Default)]
+struct Programs {
+    by_hash: FxHashMap<u64, usize>,
+    entries: Vec<Program>,
+    /// The entry of the event being evaluated, written back when the next one begins.
+    current: Option<usize>,
+    stats: ProgramStats,
+}
+
+/// How the table of programs fared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProgramStats {
+    /// Events whose program was known.
+    pub hits: u64,
+    /// Events whose program was not (or whose entry a hash collision took).
+    pub misses: u64,
+    /// Programs forgotten to stay within bounds.
+    pub evicted: u64,
+}
+
+#[derive(Debug)]
+struct Program {
+    key: ProcessKey,
+    results: Box<[u8]>,
+    name_state: [u8; NAME_FIELDS.len()],
+    name_bits: Box<[u64]>,
+    scan_state: Box<[u8]>,
+    scan_bits: Box<[u64]>,
+    candidates: Option<RuleBits>,
+}
+
+/// Everything process-only fields read ([`Field::reads_process_only`]): the event type and
+/// the process without its pids (the lineage without its pids too).
+#[derive(Debug)]
+pub struct ProcessKey {
+    event_type: &'static str,
+    comm: String,
+    exe: String,
+    args: Vec<String>,
+    args_truncated: bool,
+    cwd: String,
+    user: Option<String>,
+    stdio: [FdKind; 3],
+    uid: u32,
+    euid: u32,
+    exe_upper_layer: bool,
+    /// Shared with the events: compared by executable and arguments.
+    ancestors: Ancestors,
+}
+
+impl ProcessKey {
+    fn of(runtime: &RuntimeEvent) -> ProcessKey {
+        let p = &runtime.process;
+        ProcessKey {
+            event_type: runtime.action.type_name(),
+            comm: p.comm.clone(),
+            exe: p.exe.clone(),
+            args: p.args.clone(),
+            args_truncated: p.args_truncated,
+            cwd: p.cwd.clone(),
+            user: p.user.clone(),
+            stdio: p.stdio,
+            uid: p.uid,
+            euid: p.euid,
+            exe_upper_layer: p.exe_upper_layer,
+            ancestors: p.ancestors.clone(),
+        }
+    }
+
+    fn hash(runtime: &RuntimeEvent) -> u64 {
+        let p: &Process = &runtime.process;
+        let mut h = FxHasher::default();
+        runtime.action.type_name().hash(&mut h);
+        p.comm.hash(&mut h);
+        p.exe.hash(&mut h);
+        p.args.hash(&mut h);
+        p.args_truncated.hash(&mut h);
+        p.cwd.hash(&mut h);
+        p.user.hash(&mut h);
+        p.stdio.map(|k| k as u8).hash(&mut h);
+        p.uid.hash(&mut h);
+        p.euid.hash(&mut h);
+        p.exe_upper_layer.hash(&mut h);
+        p.ancestors.len().hash(&mut h);
+        for a in p.ancestors.iter() {
+            a.exe.hash(&mut h);
+            a.args.hash(&mut h);
+        }
+        h.finish()
+    }
+
+    fn matches(&self, runtime: &RuntimeEvent) -> bool {
+        let p = &runtime.process;
+        self.event_type == runtime.action.type_name()
+            && self.uid == p.uid
+            && self.euid == p.euid
+            && self.stdio == p.stdio
+            && self.args_truncated == p.args_truncated
+            && self.exe_upper_layer == p.exe_upper_layer
+            && self.exe == p.exe
+            && self.comm == p.comm
+            && self.args == p.args
+            && self.cwd == p.cwd
+            && self.user == p.user
+            && self.ancestors.len() == p.ancestors.len()
+            && self
+                .ancestors
+                .iter()
+                .zip(p.ancestors.iter())
+                .all(|(a, b)| a.exe == b.exe && a.args == b.args)
+    }
 }
 
 impl Scratch {
@@ -71,12 +226,30 @@ impl Scratch {
             name_cache: NameCache::default(),
             scan_state: vec![PENDING; tables.scans.len()].into(),
             scan_bits: vec![0; tables.scan_words].into(),
+            candidates: RefCell::default(),
+            programs: Programs::default(),
             tables,
         }
     }
 
-    /// Clears what the previous event left and lends the memory to one event.
-    pub(crate) fn begin(&mut self) -> Memo<'_> {
+    /// How the memory of programs fared so far.
+    pub fn program_stats(&self) -> ProgramStats {
+        self.programs.stats
+    }
+
+    /// Keeps what the previous event worked out about its program, clears what it left, and
+    /// lends the memory to `event`, with what is known of its program.
+    pub(crate) fn begin(&mut self, event: &Event) -> Memo<'_> {
+        self.keep_program();
+        self.results.fill(PENDING);
+        self.name_state.fill(PENDING);
+        self.scan_state.fill(PENDING);
+        let candidates = self.candidates.get_mut();
+        candidates.known = false;
+        candidates.new = false;
+        if let Payload::Runtime(runtime) = &event.payload {
+            self.recall_program(runtime);
+        }
         let Scratch {
             tables,
             results,
@@ -85,10 +258,9 @@ impl Scratch {
             name_cache,
             scan_state,
             scan_bits,
+            candidates,
+            programs: _,
         } = self;
-        results.fill(PENDING);
-        name_state.fill(PENDING);
-        scan_state.fill(PENDING);
         Memo {
             tables,
             results: Cell::from_mut(&mut **results).as_slice_of_cells(),
@@ -97,6 +269,84 @@ impl Scratch {
             name_cache,
             scan_state: Cell::from_mut(&mut **scan_state).as_slice_of_cells(),
             scan_bits: Cell::from_mut(&mut **scan_bits).as_slice_of_cells(),
+            candidates,
+        }
+    }
+
+    /// Loads what is known of the program of `runtime`, or starts an entry for it.
+    fn recall_program(&mut self, runtime: &RuntimeEvent) {
+        let hash = ProcessKey::hash(runtime);
+        let programs = &mut self.programs;
+        if let Some(&at) = programs.by_hash.get(&hash) {
+            let program = &programs.entries[at];
+            if program.key.matches(runtime) {
+                programs.stats.hits += 1;
+                let p = self.tables.process_slots;
+                self.results[..p].copy_from_slice(&program.results);
+                self.name_state = program.name_state;
+                self.name_bits.copy_from_slice(&program.name_bits);
+                for (i, scan) in self.tables.process_scans.iter().enumerate() {
+                    self.scan_state[scan.scan] = program.scan_state[i];
+                    self.scan_bits[scan.words.clone()]
+                        .copy_from_slice(&program.scan_bits[scan.kept.clone()]);
+                }
+                if let Some(rules) = &program.candidates {
+                    let candidates = self.candidates.get_mut();
+                    candidates.known = true;
+                    candidates.rules.assign(rules);
+                }
+                programs.current = Some(at);
+                return;
+            }
+        }
+        programs.stats.misses += 1;
+        if programs.entries.len() >= MAX_PROGRAMS {
+            programs.stats.evicted += programs.entries.len() as u64;
+            programs.entries.clear();
+            programs.by_hash.clear();
+        }
+        let program = Program {
+            key: ProcessKey::of(runtime),
+            results: vec![PENDING; self.tables.process_slots].into(),
+            name_state: [PENDING; NAME_FIELDS.len()],
+            name_bits: vec![0; self.name_bits.len()].into(),
+            scan_state: vec![PENDING; self.tables.process_scans.len()].into(),
+            scan_bits: vec![0; self.tables.process_scan_words].into(),
+            candidates: None,
+        };
+        // A colliding hash takes the entry over.
+        let at = match programs.by_hash.get(&hash) {
+            Some(&at) => {
+                programs.entries[at] = program;
+                at
+            }
+            None => {
+                programs.entries.push(program);
+                programs.by_hash.insert(hash, programs.entries.len() - 1);
+                programs.entries.len() - 1
+            }
+        };
+        programs.current = Some(at);
+    }
+
+    /// Stores what the event that just ended worked out about its program.
+    fn keep_program(&mut self) {
+        let Some(at) = self.programs.current.take() else {
+            return;
+        };
+        let program = &mut self.programs.entries[at];
+        let p = self.tables.process_slots;
+        program.results.copy_from_slice(&self.results[..p]);
+        program.name_state = self.name_state;
+        program.name_bits.copy_from_slice(&self.name_bits);
+        for (i, scan) in self.tables.process_scans.iter().enumerate() {
+            program.scan_state[i] = self.scan_state[scan.scan];
+            program.scan_bits[scan.kept.clone()]
+                .copy_from_slice(&self.scan_bits[scan.words.clone()]);
+        }
+        let candidates = self.candidates.get_mut();
+        if candidates.new {
+            program.candidates = Some(candidates.rules.clone());
         }
     }
 }
@@ -110,6 +360,7 @@ pub(crate) struct Memo<'a> {
     name_cache: &'a NameCache,
     scan_state: &'a [Cell<u8>],
     scan_bits: &'a [Cell<u64>],
+    pub(crate) candidates: &'a RefCell<Candidates>,
 }
 
 impl Tri {

@@ -61,7 +61,7 @@ impl RuleBits {
         }
     }
 
-    fn assign(&mut self, other: &RuleBits) {
+    pub(crate) fn assign(&mut self, other: &RuleBits) {
         self.0.clear();
         self.0.extend_from_slice(&other.0);
     }
@@ -289,11 +289,10 @@ impl TriggerBuilder {
 }
 
 impl TypeTriggers {
-    /// The rules `input` visits into `out` (replaced); `under_way`: the sequence rules that
-    /// hold partial matches.
-    pub(crate) fn candidates(&self, input: &Input<'_>, under_way: &RuleBits, out: &mut RuleBits) {
+    /// The rules `input` visits into `out` (replaced), sequences under way aside: those
+    /// without a trigger and those whose trigger holds.
+    pub(crate) fn triggered(&self, input: &Input<'_>, out: &mut RuleBits) {
         out.assign(&self.always);
-        out.union_with_both(&self.sequences, under_way);
         for (field, by_class) in self.by_class.iter().enumerate() {
             if by_class.is_empty() {
                 continue;
@@ -313,5 +312,10 @@ impl TypeTriggers {
                 });
             }
         }
+    }
+
+    /// Adds to `out` the sequence rules of this type that hold partial matches (`under_way`).
+    pub(crate) fn add_under_way(&self, under_way: &RuleBits, out: &mut RuleBits) {
+        out.union_with_both(&self.sequences, under_way);
     }
 }
