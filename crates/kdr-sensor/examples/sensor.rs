@@ -6,7 +6,7 @@ use std::io::{BufWriter, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use kdr_sensor::{Sensor, SensorConfig};
+use kdr_sensor::{Sensor, SensorConfig, SensorEvent};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -42,11 +42,11 @@ fn main() {
     // Large writes: much of what writing a file costs the kernel is per call (64 KiB calls
     // cost half of 8 KiB ones per byte).
     let mut out = BufWriter::with_capacity(64 << 10, stdout.lock());
-    let write = |ev: &kdr_model::Event, out: &mut BufWriter<std::io::StdoutLock>| {
+    let write = |ev: &SensorEvent, out: &mut BufWriter<std::io::StdoutLock>| {
         if quiet {
             return true;
         }
-        serde_json::to_writer(&mut *out, ev).is_ok() && out.write_all(b"\n").is_ok()
+        ev.write_json(out).is_ok() && out.write_all(b"\n").is_ok()
     };
     while !STOP.load(Ordering::SeqCst) {
         match sensor.recv_timeout(Duration::from_millis(200)) {

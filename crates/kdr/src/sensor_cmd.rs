@@ -12,8 +12,7 @@ use anyhow::Context;
 use clap::Args;
 
 use kdr_engine::Engine;
-use kdr_model::Event;
-use kdr_sensor::{Sensor, SensorConfig};
+use kdr_sensor::{Sensor, SensorConfig, SensorEvent};
 
 use crate::alerts_out::{DetectionArgs, Output, Printer};
 
@@ -113,11 +112,11 @@ struct Sink<'e> {
 impl Sink<'_> {
     fn handle(
         &mut self,
-        event: &Event,
+        event: &SensorEvent,
         record: Option<&mut BufWriter<File>>,
     ) -> anyhow::Result<()> {
         if let Some(file) = record {
-            serde_json::to_writer(&mut *file, event)?;
+            event.write_json(file)?;
             file.write_all(b"\n")?;
         }
         match self.engine.as_deref_mut() {
@@ -126,7 +125,7 @@ impl Sink<'_> {
                 self.printer.take(&mut self.alert_events)?;
             }
             None => {
-                serde_json::to_writer(&mut self.stdout, event)?;
+                event.write_json(&mut self.stdout)?;
                 self.stdout.write_all(b"\n")?;
             }
         }

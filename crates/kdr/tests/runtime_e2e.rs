@@ -62,7 +62,7 @@ fn shared() -> Option<&'static Shared> {
             let mut out = Vec::new();
             while let Ok(e) = rx.recv() {
                 engine.process(&e, &mut out);
-                locked(&ev).push(e);
+                locked(&ev).push(e.into_event());
                 let mut al = locked(&al);
                 for a in out.drain(..) {
                     if let AlertEvent::Opened(a) = a {

@@ -1,0 +1,378 @@
+//! The sensor's events and their JSON lines, written without serializing again what many
+//! events share.
+//!
+//! Every event repeats its process's executable, argv and working directory (often the
+//! largest part of it after the lineage: an interpreter's argv holds its script). They come
+//! from the process's image, which the process table shares between the events of a process
+//! and its forked children until one of them execs; the image keeps their JSON, written at the
+//! first event that needs it. An event's JSON is then its own small fields, that text and the
+//! lineage's (also written once), copied into the output: the same bytes as
+//! `serde_json::to_writer(&event)`, which tests check.
+
+use std::io::{self, Write};
+use std::ops::Deref;
+use std::sync::Arc;
+
+use kdr_model::{Event, Payload, Process, RuntimeEvent};
+use serde::Serialize;
+
+use crate::proctable::Image;
+
+/// An event from the sensor. It reads as a [`kdr_model::Event`] and keeps the image its
+/// process was built from, so that [`SensorEvent::write_json`] copies that image's JSON
+/// instead of serializing it for every event.
+#[derive(Debug)]
+pub struct SensorEvent {
+    /// Private and read-only: the image's JSON stays that of the event's process.
+    event: Event,
+    /// The image whose exe, argv and cwd the event's process carries; `None` when the process
+    /// was unknown.
+    image: Option<Arc<Image>>,
+}
+
+impl Deref for SensorEvent {
+    type Target = Event;
+
+    fn deref(&self) -> &Event {
+        &self.event
+    }
+}
+
+impl SensorEvent {
+    pub(crate) fn new(event: Event, image: Option<Arc<Image>>) -> Self {
+        SensorEvent { event, image }
+    }
+
+    pub fn into_event(self) -> Event {
+        self.event
+    }
+
+    /// Writes the event as JSON (no newline): the bytes `serde_json::to_writer` writes for the
+    /// event, with the image's part copied from its cache.
+    pub fn write_json<W: Write>(&self, out: &mut W) -> io::Result<()> {
+        let Payload::Runtime(runtime) = &self.event.payload else {
+            return put(out, &self.event);
+        };
+        let process = &runtime.process;
+        let fresh;
+        let image = match &self.image {
+            Some(image) => {
+                debug_assert!(
+                    image.exe == process.exe
+                        && image.args == process.args
+                        && image.cwd == process.cwd,
+                    "an event carries its image's exe, argv and cwd"
+                );
+                image.json()?
+            }
+            None => {
+                fresh = ImageJson::new(&process.exe, &process.args, &process.cwd)?;
+                &fresh
+            }
+        };
+        write_event(out, &self.event, runtime, image)
+    }
+}
+
+/// The JSON of an image's part of a process object, in two pieces because `argsTruncated`
+/// (an exec's own) goes between them.
+#[derive(Debug)]
+pub(crate) struct ImageJson {
+    /// `"exe":…,"args":[…]`
+    exe_args: Box<[u8]>,
+    /// `,"cwd":…`, or nothing when the cwd is empty (as serde skips it).
+    cwd: Box<[u8]>,
+}
+
+impl ImageJson {
+    pub(crate) fn new(exe: &str, args: &[String], cwd: &str) -> io::Result<Self> {
+        let mut exe_args =
+            Vec::with_capacity(16 + exe.len() + args.iter().map(|a| a.len() + 3).sum::<usize>());
+        exe_args.extend_from_slice(b"\"exe\":");
+        put(&mut exe_args, exe)?;
+        exe_args.extend_from_slice(b",\"args\":");
+        put(&mut exe_args, args)?;
+        let mut cwd_json = Vec::new();
+        if !cwd.is_empty() {
+            cwd_json.extend_from_slice(b",\"cwd\":");
+            put(&mut cwd_json, cwd)?;
+        }
+        Ok(ImageJson {
+            exe_args: exe_args.into(),
+            cwd: cwd_json.into(),
+        })
+    }
+}
+
+/// One value's JSON, as serde_json writes it.
+fn put<W: Write, T: Serialize + ?Sized>(out: &mut W, value: &T) -> io::Result<()> {
+    serde_json::to_writer(out, value).map_err(io::Error::from)
+}
+
+/// An optional field: `,"name":value` when present.
+fn put_opt<W: Write, T: Serialize>(out: &mut W, key: &[u8], value: Option<&T>) -> io::Result<()> {
+    match value {
+        Some(v) => {
+            out.write_all(key)?;
+            put(out, v)
+        }
+        None => Ok(()),
+    }
+}
+
+/// The fields in the order, and with the names and skip rules, of kdr-model's derived
+/// `Serialize`. The structs are taken apart without `..` so that a field added to the model
+/// fails to compile here rather than go missing from the output.
+fn write_event<W: Write>(
+    out: &mut W,
+    event: &Event,
+    runtime: &RuntimeEvent,
+    image: &ImageJson,
+) -> io::Result<()> {
+    let Event {
+        id,
+        time,
+        context,
+        payload: _,
+    } = event;
+    let RuntimeEvent {
+        process,
+        container_privileged,
+        image_id,
+        cgroup_id,
+        mnt_ns,
+        action,
+    } = runtime;
+    out.write_all(b"{\"id\":")?;
+    put(out, id)?;
+    out.write_all(b",\"time\":")?;
+    put(out, time)?;
+    if !context.is_empty() {
+        out.write_all(b",\"context\":")?;
+        put(out, context)?;
+    }
+    out.write_all(b",\"payload\":{\"runtime\":{\"process\":")?;
+    write_process(out, process, image)?;
+    put_opt(
+        out,
+        b",\"containerPrivileged\":",
+        container_privileged.as_ref(),
+    )?;
+    put_opt(out, b",\"imageId\":", image_id.as_ref())?;
+    out.write_all(b",\"cgroupId\":")?;
+    put(out, cgroup_id)?;
+    out.write_all(b",\"mntNs\":")?;
+    put(out, mnt_ns)?;
+    out.write_all(b",\"action\":")?;
+    put(out, action)?;
+    out.write_all(b"}}}")
+}
+
+fn write_process<W: Write>(out: &mut W, process: &Process, image: &ImageJson) -> io::Result<()> {
+    let Process {
+        pid,
+        tgid,
+        ppid,
+        uid,
+        gid,
+        euid,
+        comm,
+        exe: _,
+        args: _,
+        args_truncated,
+        cwd: _,
+        start_time,
+        user,
+        stdio,
+        ancestors,
+        exe_upper_layer,
+    } = process;
+    for (key, value) in [
+        (&b"{\"pid\":"[..], pid),
+        (b",\"tgid\":", tgid),
+        (b",\"ppid\":", ppid),
+        (b",\"uid\":", uid),
+        (b",\"gid\":", gid),
+        (b",\"euid\":", euid),
+    ] {
+        out.write_all(key)?;
+        put(out, value)?;
+    }
+    out.write_all(b",\"comm\":")?;
+    put(out, comm)?;
+    out.write_all(b",")?;
+    out.write_all(&image.exe_args)?;
+    if *args_truncated {
+        out.write_all(b",\"argsTruncated\":true")?;
+    }
+    out.write_all(&image.cwd)?;
+    put_opt(out, b",\"startTime\":", start_time.as_ref())?;
+    put_opt(out, b",\"user\":", user.as_ref())?;
+    out.write_all(b",\"stdio\":")?;
+    put(out, stdio)?;
+    if !ancestors.is_empty() {
+        out.write_all(b",\"ancestors\":")?;
+        put(out, ancestors)?;
+    }
+    if *exe_upper_layer {
+        out.write_all(b",\"exeUpperLayer\":true")?;
+    }
+    out.write_all(b"}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kdr_model::{
+        AddressFamily, Ancestor, Ancestors, Context, FdKind, RuntimeAction, SocketAddress,
+        Timestamp,
+    };
+
+    fn image(exe: &str, args: &[&str], cwd: &str, upper_layer: bool) -> Arc<Image> {
+        Arc::new(Image::new(
+            exe.into(),
+            args.iter().map(|a| a.to_string()).collect(),
+            cwd.into(),
+            upper_layer,
+        ))
+    }
+
+    /// An event of `image`'s process, every optional part present or not as asked.
+    fn event(image: &Image, full: bool, action: RuntimeAction) -> Event {
+        let ancestors: Ancestors = if full {
+            vec![Ancestor {
+                pid: 1,
+                exe: "/sbin/init".into(),
+                args: vec!["init".into(), "quote \" and \\ and \u{1}".into()],
+            }]
+            .into()
+        } else {
+            Ancestors::default()
+        };
+        Event {
+            id: "node \"n\":0badf00d:42".into(),
+            time: Timestamp(1_714_560_000_123_456_789),
+            context: if full {
+                Context {
+                    cluster: Some("c".into()),
+                    node: Some("n".into()),
+                    namespace: Some("shop".into()),
+                    pod: Some("web-7d9f".into()),
+                    container_id: Some("85a5f5ba".into()),
+                    container_name: Some("web".into()),
+                    image: Some("nginx:1.27".into()),
+                    identity: Some("root".into()),
+                    source_ips: vec!["10.0.0.1".into()],
+                }
+            } else {
+                Context::default()
+            },
+            payload: Payload::Runtime(Box::new(RuntimeEvent {
+                process: Process {
+                    pid: 4_000_000_000,
+                    tgid: 7,
+                    ppid: 1,
+                    uid: 0,
+                    gid: u32::MAX,
+                    euid: 1000,
+                    comm: "py\tthon€".into(),
+                    exe: image.exe.clone(),
+                    args: image.args.clone(),
+                    args_truncated: full,
+                    cwd: image.cwd.clone(),
+                    start_time: full.then_some(Timestamp(-1)),
+                    user: full.then(|| "nob\"ody".into()),
+                    stdio: [FdKind::Socket, FdKind::Pipe, FdKind::Unknown],
+                    ancestors,
+                    exe_upper_layer: image.upper_layer,
+                },
+                container_privileged: full.then_some(false),
+                image_id: full.then(|| "sha256:abc".into()),
+                cgroup_id: u64::MAX,
+                mnt_ns: 4026531841,
+                action,
+            })),
+        }
+    }
+
+    fn actions() -> Vec<RuntimeAction> {
+        let addr = |address: &str| SocketAddress {
+            family: AddressFamily::Inet6,
+            address: address.into(),
+            port: 443,
+        };
+        vec![
+            RuntimeAction::Exec,
+            RuntimeAction::Connect {
+                remote: addr("::1"),
+                local: None,
+                result: -111,
+            },
+            RuntimeAction::Accept {
+                remote: addr("::1"),
+                local: Some(addr("::2")),
+            },
+            RuntimeAction::Open {
+                path: "/etc/\u{7f}shadow\n".into(),
+                flags: 0o1101,
+                result: 3,
+            },
+            RuntimeAction::Kill {
+                signal: 9,
+                target_pid: 12,
+                target_exe: Some("/bin/sleep".into()),
+            },
+        ]
+    }
+
+    fn fast(e: &SensorEvent) -> String {
+        let mut out = Vec::new();
+        e.write_json(&mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn same_bytes_as_serde() {
+        let images = [
+            image(
+                "/usr/bin/python3",
+                &[
+                    "python3",
+                    "-c",
+                    "import sys\nprint(\"hi\")\t\u{0}é",
+                    "20000",
+                ],
+                "/ro\"ot",
+                false,
+            ),
+            image("/tmp/dropped", &[], "", true),
+            Arc::new(Image::default()),
+        ];
+        for img in &images {
+            for full in [false, true] {
+                for action in actions() {
+                    let ev = event(img, full, action);
+                    let plain = serde_json::to_string(&ev).unwrap();
+                    // From the image's cache (twice: written once, then copied), and for an
+                    // unknown process from its fields.
+                    let cached = SensorEvent::new(ev.clone(), Some(img.clone()));
+                    assert_eq!(fast(&cached), plain);
+                    assert_eq!(fast(&cached), plain);
+                    assert_eq!(fast(&SensorEvent::new(ev, None)), plain);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn other_payloads_go_through_serde() {
+        let ev = Event {
+            id: "a".into(),
+            time: Timestamp(0),
+            context: Context::default(),
+            payload: Payload::K8sAudit(Box::default()),
+        };
+        let plain = serde_json::to_string(&ev).unwrap();
+        assert_eq!(fast(&SensorEvent::new(ev, None)), plain);
+    }
+}
