@@ -54,23 +54,37 @@ fn put_digits(out: &mut [u8], at: usize, digits: usize, mut value: u32) {
     }
 }
 
-/// RFC 3339 in UTC, fractional seconds in 0, 3, 6 or 9 digits as needed (chrono's `AutoSi`).
-/// Written by hand: every event carries one or two, and going through the formatting
-/// machinery cost more than the rest of their JSON. Nanoseconds in an i64 span the years
-/// 1677-2262, so the year always has four digits.
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// A timestamp's RFC 3339 text, on the stack (see [`Timestamp::rfc3339`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Rfc3339 {
+    text: [u8; 30],
+    len: usize,
+}
+
+impl Rfc3339 {
+    /// ASCII digits and separators only, so JSON needs no escaping of it.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.text[..self.len]
+    }
+}
+
+impl Timestamp {
+    /// RFC 3339 in UTC, fractional seconds in 0, 3, 6 or 9 digits as needed (chrono's
+    /// `AutoSi`). Written by hand: every event carries one or two, and going through the
+    /// formatting machinery cost more than the rest of their JSON. Nanoseconds in an i64 span
+    /// the years 1677-2262, so the year always has four digits.
+    pub fn rfc3339(self) -> Rfc3339 {
         use chrono::{Datelike, Timelike};
         let dt = chrono::DateTime::from_timestamp_nanos(self.0);
-        let mut out = *b"0000-00-00T00:00:00.000000000Z";
-        put_digits(&mut out, 0, 4, dt.year().unsigned_abs());
-        put_digits(&mut out, 5, 2, dt.month());
-        put_digits(&mut out, 8, 2, dt.day());
-        put_digits(&mut out, 11, 2, dt.hour());
-        put_digits(&mut out, 14, 2, dt.minute());
-        put_digits(&mut out, 17, 2, dt.second());
+        let mut text = *b"0000-00-00T00:00:00.000000000Z";
+        put_digits(&mut text, 0, 4, dt.year().unsigned_abs());
+        put_digits(&mut text, 5, 2, dt.month());
+        put_digits(&mut text, 8, 2, dt.day());
+        put_digits(&mut text, 11, 2, dt.hour());
+        put_digits(&mut text, 14, 2, dt.minute());
+        put_digits(&mut text, 17, 2, dt.second());
         let nanos = dt.nanosecond();
-        put_digits(&mut out, 20, 9, nanos);
+        put_digits(&mut text, 20, 9, nanos);
         // Where the 'Z' goes: no fraction, or 3, 6 or 9 digits after the dot.
         let len = match nanos {
             0 => 19,
@@ -78,9 +92,15 @@ impl fmt::Display for Timestamp {
             n if n % 1_000 == 0 => 26,
             _ => 29,
         };
-        out[len] = b'Z';
+        text[len] = b'Z';
+        Rfc3339 { text, len: len + 1 }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Only ASCII digits and separators were written.
-        f.write_str(std::str::from_utf8(&out[..=len]).map_err(|_| fmt::Error)?)
+        f.write_str(std::str::from_utf8(self.rfc3339().as_bytes()).map_err(|_| fmt::Error)?)
     }
 }
 

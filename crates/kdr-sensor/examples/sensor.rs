@@ -2,7 +2,9 @@
 //! events as JSON lines on stdout, and on SIGINT/SIGTERM detaches, flushes and prints the
 //! counters on stderr. `kdr sensor` will be this.
 
+use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -38,11 +40,18 @@ fn main() {
             format!(", not on this kernel: {}", st.unattached.join(" "))
         }
     );
-    let stdout = std::io::stdout();
     // Large writes: much of what writing a file costs the kernel is per call (64 KiB calls
-    // cost half of 8 KiB ones per byte).
-    let mut out = BufWriter::with_capacity(64 << 10, stdout.lock());
-    let write = |ev: &SensorEvent, out: &mut BufWriter<std::io::StdoutLock>| {
+    // cost half of 8 KiB ones per byte). Straight to the descriptor: stdout's own line
+    // buffering would cut each of them at its last newline into two or three calls.
+    let stdout = match std::io::stdout().as_fd().try_clone_to_owned() {
+        Ok(fd) => File::from(fd),
+        Err(e) => {
+            eprintln!("sensor: stdout: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut out = BufWriter::with_capacity(64 << 10, stdout);
+    let write = |ev: &SensorEvent, out: &mut BufWriter<File>| {
         if quiet {
             return true;
         }

@@ -13,7 +13,10 @@ use std::io::{self, Write};
 use std::ops::Deref;
 use std::sync::Arc;
 
-use kdr_model::{Event, Payload, Process, RuntimeEvent};
+use kdr_model::{
+    AddressFamily, Context, Event, FdKind, Payload, Process, RuntimeAction, RuntimeEvent,
+    SocketAddress, Timestamp,
+};
 use serde::Serialize;
 
 use crate::proctable::Image;
@@ -89,13 +92,13 @@ impl ImageJson {
         let mut exe_args =
             Vec::with_capacity(16 + exe.len() + args.iter().map(|a| a.len() + 3).sum::<usize>());
         exe_args.extend_from_slice(b"\"exe\":");
-        put(&mut exe_args, exe)?;
+        put_str(&mut exe_args, exe)?;
         exe_args.extend_from_slice(b",\"args\":");
         put(&mut exe_args, args)?;
         let mut cwd_json = Vec::new();
         if !cwd.is_empty() {
             cwd_json.extend_from_slice(b",\"cwd\":");
-            put(&mut cwd_json, cwd)?;
+            put_str(&mut cwd_json, cwd)?;
         }
         Ok(ImageJson {
             exe_args: exe_args.into(),
@@ -109,20 +112,42 @@ fn put<W: Write, T: Serialize + ?Sized>(out: &mut W, value: &T) -> io::Result<()
     serde_json::to_writer(out, value).map_err(io::Error::from)
 }
 
-/// An optional field: `,"name":value` when present.
-fn put_opt<W: Write, T: Serialize>(out: &mut W, key: &[u8], value: Option<&T>) -> io::Result<()> {
+/// A JSON string: copied as it is when nothing in it needs escaping (names, paths, addresses
+/// nearly always), else escaped by serde_json, which escapes exactly the quote, the backslash
+/// and the control characters below 0x20.
+fn put_str<W: Write>(out: &mut W, text: &str) -> io::Result<()> {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.write_all(b"\"")?;
+        out.write_all(text.as_bytes())?;
+        out.write_all(b"\"")
+    } else {
+        put(out, text)
+    }
+}
+
+/// A timestamp as its `Serialize` writes it: the RFC 3339 text, which needs no escaping.
+fn put_time<W: Write>(out: &mut W, time: Timestamp) -> io::Result<()> {
+    out.write_all(b"\"")?;
+    out.write_all(time.rfc3339().as_bytes())?;
+    out.write_all(b"\"")
+}
+
+/// An optional string field: `,"name":"value"` when present.
+fn put_opt_str<W: Write>(out: &mut W, key: &[u8], value: &Option<String>) -> io::Result<()> {
     match value {
         Some(v) => {
             out.write_all(key)?;
-            put(out, v)
+            put_str(out, v)
         }
         None => Ok(()),
     }
 }
 
-/// The fields in the order, and with the names and skip rules, of kdr-model's derived
-/// `Serialize`. The structs are taken apart without `..` so that a field added to the model
-/// fails to compile here rather than go missing from the output.
+// The writers below write the fields in the order, and with the names and skip rules, of
+// kdr-model's derived `Serialize` (the tests compare their bytes with serde_json's). Structs
+// are taken apart without `..` and enums matched without `_`, so that a field or variant added
+// to the model fails to compile here rather than go missing from the output.
+
 fn write_event<W: Write>(
     out: &mut W,
     event: &Event,
@@ -144,28 +169,74 @@ fn write_event<W: Write>(
         action,
     } = runtime;
     out.write_all(b"{\"id\":")?;
-    put(out, id)?;
+    put_str(out, id)?;
     out.write_all(b",\"time\":")?;
-    put(out, time)?;
+    put_time(out, *time)?;
     if !context.is_empty() {
         out.write_all(b",\"context\":")?;
-        put(out, context)?;
+        write_context(out, context)?;
     }
     out.write_all(b",\"payload\":{\"runtime\":{\"process\":")?;
     write_process(out, process, image)?;
-    put_opt(
-        out,
-        b",\"containerPrivileged\":",
-        container_privileged.as_ref(),
-    )?;
-    put_opt(out, b",\"imageId\":", image_id.as_ref())?;
+    match container_privileged {
+        Some(true) => out.write_all(b",\"containerPrivileged\":true")?,
+        Some(false) => out.write_all(b",\"containerPrivileged\":false")?,
+        None => {}
+    }
+    put_opt_str(out, b",\"imageId\":", image_id)?;
     out.write_all(b",\"cgroupId\":")?;
     put(out, cgroup_id)?;
     out.write_all(b",\"mntNs\":")?;
     put(out, mnt_ns)?;
     out.write_all(b",\"action\":")?;
-    put(out, action)?;
+    write_action(out, action)?;
     out.write_all(b"}}}")
+}
+
+fn write_context<W: Write>(out: &mut W, context: &Context) -> io::Result<()> {
+    let Context {
+        cluster,
+        node,
+        namespace,
+        pod,
+        container_id,
+        container_name,
+        image,
+        identity,
+        source_ips,
+    } = context;
+    out.write_all(b"{")?;
+    let mut first = true;
+    for (key, value) in [
+        ("cluster", cluster),
+        ("node", node),
+        ("namespace", namespace),
+        ("pod", pod),
+        ("containerId", container_id),
+        ("containerName", container_name),
+        ("image", image),
+        ("identity", identity),
+    ] {
+        if let Some(v) = value {
+            write_key(out, &mut first, key)?;
+            put_str(out, v)?;
+        }
+    }
+    if !source_ips.is_empty() {
+        write_key(out, &mut first, "sourceIps")?;
+        put(out, source_ips)?;
+    }
+    out.write_all(b"}")
+}
+
+/// `"key":`, after a comma unless it is the object's first.
+fn write_key<W: Write>(out: &mut W, first: &mut bool, key: &str) -> io::Result<()> {
+    if !std::mem::take(first) {
+        out.write_all(b",")?;
+    }
+    out.write_all(b"\"")?;
+    out.write_all(key.as_bytes())?;
+    out.write_all(b"\":")
 }
 
 fn write_process<W: Write>(out: &mut W, process: &Process, image: &ImageJson) -> io::Result<()> {
@@ -199,17 +270,26 @@ fn write_process<W: Write>(out: &mut W, process: &Process, image: &ImageJson) ->
         put(out, value)?;
     }
     out.write_all(b",\"comm\":")?;
-    put(out, comm)?;
+    put_str(out, comm)?;
     out.write_all(b",")?;
     out.write_all(&image.exe_args)?;
     if *args_truncated {
         out.write_all(b",\"argsTruncated\":true")?;
     }
     out.write_all(&image.cwd)?;
-    put_opt(out, b",\"startTime\":", start_time.as_ref())?;
-    put_opt(out, b",\"user\":", user.as_ref())?;
-    out.write_all(b",\"stdio\":")?;
-    put(out, stdio)?;
+    if let Some(t) = start_time {
+        out.write_all(b",\"startTime\":")?;
+        put_time(out, *t)?;
+    }
+    put_opt_str(out, b",\"user\":", user)?;
+    out.write_all(b",\"stdio\":[")?;
+    for (i, kind) in stdio.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        out.write_all(fd_kind_json(*kind))?;
+    }
+    out.write_all(b"]")?;
     if !ancestors.is_empty() {
         out.write_all(b",\"ancestors\":")?;
         put(out, ancestors)?;
@@ -220,13 +300,79 @@ fn write_process<W: Write>(out: &mut W, process: &Process, image: &ImageJson) ->
     out.write_all(b"}")
 }
 
+fn fd_kind_json(kind: FdKind) -> &'static [u8] {
+    match kind {
+        FdKind::Unknown => b"\"unknown\"",
+        FdKind::File => b"\"file\"",
+        FdKind::Tty => b"\"tty\"",
+        FdKind::Pipe => b"\"pipe\"",
+        FdKind::Socket => b"\"socket\"",
+        FdKind::Closed => b"\"closed\"",
+    }
+}
+
+/// Network actions, the densest kind, by hand; the rest through serde.
+fn write_action<W: Write>(out: &mut W, action: &RuntimeAction) -> io::Result<()> {
+    match action {
+        RuntimeAction::Connect {
+            remote,
+            local,
+            result,
+        } => {
+            out.write_all(b"{\"type\":\"connect\",\"remote\":")?;
+            write_address(out, remote)?;
+            if let Some(local) = local {
+                out.write_all(b",\"local\":")?;
+                write_address(out, local)?;
+            }
+            out.write_all(b",\"result\":")?;
+            put(out, result)?;
+        }
+        RuntimeAction::Accept { remote, local } => {
+            out.write_all(b"{\"type\":\"accept\",\"remote\":")?;
+            write_address(out, remote)?;
+            if let Some(local) = local {
+                out.write_all(b",\"local\":")?;
+                write_address(out, local)?;
+            }
+        }
+        RuntimeAction::Listen { local } => {
+            out.write_all(b"{\"type\":\"listen\",\"local\":")?;
+            write_address(out, local)?;
+        }
+        RuntimeAction::Bind { local, result } => {
+            out.write_all(b"{\"type\":\"bind\",\"local\":")?;
+            write_address(out, local)?;
+            out.write_all(b",\"result\":")?;
+            put(out, result)?;
+        }
+        other => return put(out, other),
+    }
+    out.write_all(b"}")
+}
+
+fn write_address<W: Write>(out: &mut W, address: &SocketAddress) -> io::Result<()> {
+    let SocketAddress {
+        family,
+        address,
+        port,
+    } = address;
+    out.write_all(match family {
+        AddressFamily::Inet => b"{\"family\":\"inet\",\"address\":",
+        AddressFamily::Inet6 => b"{\"family\":\"inet6\",\"address\":",
+        AddressFamily::Unix => b"{\"family\":\"unix\",\"address\":",
+        AddressFamily::Other => b"{\"family\":\"other\",\"address\":",
+    })?;
+    put_str(out, address)?;
+    out.write_all(b",\"port\":")?;
+    put(out, port)?;
+    out.write_all(b"}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kdr_model::{
-        AddressFamily, Ancestor, Ancestors, Context, FdKind, RuntimeAction, SocketAddress,
-        Timestamp,
-    };
+    use kdr_model::{Ancestor, Ancestors};
 
     fn image(exe: &str, args: &[&str], cwd: &str, upper_layer: bool) -> Arc<Image> {
         Arc::new(Image::new(
@@ -237,8 +383,18 @@ mod tests {
         ))
     }
 
-    /// An event of `image`'s process, every optional part present or not as asked.
-    fn event(image: &Image, full: bool, action: RuntimeAction) -> Event {
+    const FD_KINDS: [FdKind; 6] = [
+        FdKind::Unknown,
+        FdKind::File,
+        FdKind::Tty,
+        FdKind::Pipe,
+        FdKind::Socket,
+        FdKind::Closed,
+    ];
+
+    /// An event of `image`'s process, every optional part present or not as asked; `n` picks
+    /// the time's precision, the stdio kinds, the privileged flag and the context's fields.
+    fn event(image: &Image, full: bool, n: usize, action: RuntimeAction) -> Event {
         let ancestors: Ancestors = if full {
             vec![Ancestor {
                 pid: 1,
@@ -251,7 +407,7 @@ mod tests {
         };
         Event {
             id: "node \"n\":0badf00d:42".into(),
-            time: Timestamp(1_714_560_000_123_456_789),
+            time: Timestamp(1_714_560_000_000_000_000 + [0, 120_000_000, 123_456_000, 1][n % 4]),
             context: if full {
                 Context {
                     cluster: Some("c".into()),
@@ -263,6 +419,13 @@ mod tests {
                     image: Some("nginx:1.27".into()),
                     identity: Some("root".into()),
                     source_ips: vec!["10.0.0.1".into()],
+                }
+            } else if n % 2 == 1 {
+                // The first field written is not the first declared.
+                Context {
+                    node: Some("n\u{1}".into()),
+                    identity: Some("root".into()),
+                    ..Default::default()
                 }
             } else {
                 Context::default()
@@ -282,11 +445,11 @@ mod tests {
                     cwd: image.cwd.clone(),
                     start_time: full.then_some(Timestamp(-1)),
                     user: full.then(|| "nob\"ody".into()),
-                    stdio: [FdKind::Socket, FdKind::Pipe, FdKind::Unknown],
+                    stdio: [0, 1, 2].map(|i| FD_KINDS[(n + i) % FD_KINDS.len()]),
                     ancestors,
                     exe_upper_layer: image.upper_layer,
                 },
-                container_privileged: full.then_some(false),
+                container_privileged: full.then_some(n.is_multiple_of(2)),
                 image_id: full.then(|| "sha256:abc".into()),
                 cgroup_id: u64::MAX,
                 mnt_ns: 4026531841,
@@ -296,22 +459,19 @@ mod tests {
     }
 
     fn actions() -> Vec<RuntimeAction> {
-        let addr = |address: &str| SocketAddress {
-            family: AddressFamily::Inet6,
+        let families = [
+            AddressFamily::Inet,
+            AddressFamily::Inet6,
+            AddressFamily::Unix,
+            AddressFamily::Other,
+        ];
+        let addr = |n: usize, address: &str| SocketAddress {
+            family: families[n % families.len()],
             address: address.into(),
-            port: 443,
+            port: (n * 20000) as u16,
         };
-        vec![
+        let mut actions = vec![
             RuntimeAction::Exec,
-            RuntimeAction::Connect {
-                remote: addr("::1"),
-                local: None,
-                result: -111,
-            },
-            RuntimeAction::Accept {
-                remote: addr("::1"),
-                local: Some(addr("::2")),
-            },
             RuntimeAction::Open {
                 path: "/etc/\u{7f}shadow\n".into(),
                 flags: 0o1101,
@@ -322,7 +482,26 @@ mod tests {
                 target_pid: 12,
                 target_exe: Some("/bin/sleep".into()),
             },
-        ]
+        ];
+        for n in 0..families.len() {
+            actions.extend([
+                RuntimeAction::Connect {
+                    remote: addr(n, "::1"),
+                    local: n.is_multiple_of(2).then(|| addr(n + 1, "/run/\"x\".sock")),
+                    result: -111,
+                },
+                RuntimeAction::Accept {
+                    remote: addr(n, "127.0.0.1"),
+                    local: (n % 2 == 1).then(|| addr(n, "10.1.2.3")),
+                },
+                RuntimeAction::Listen { local: addr(n, "") },
+                RuntimeAction::Bind {
+                    local: addr(n, "0.0.0.0"),
+                    result: n as i64 - 1,
+                },
+            ]);
+        }
+        actions
     }
 
     fn fast(e: &SensorEvent) -> String {
@@ -350,8 +529,8 @@ mod tests {
         ];
         for img in &images {
             for full in [false, true] {
-                for action in actions() {
-                    let ev = event(img, full, action);
+                for (n, action) in actions().into_iter().enumerate() {
+                    let ev = event(img, full, n, action);
                     let plain = serde_json::to_string(&ev).unwrap();
                     // From the image's cache (twice: written once, then copied), and for an
                     // unknown process from its fields.

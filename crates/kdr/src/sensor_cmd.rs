@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -77,7 +78,12 @@ pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
         engine: engine.as_mut(),
         printer: Printer::new(Output::Json, true),
         alert_events: Vec::new(),
-        stdout: BufWriter::with_capacity(64 << 10, io::stdout()),
+        // Events straight to the descriptor, in 64 KiB writes: stdout's own line buffering
+        // would cut each at its last newline into two or three calls.
+        stdout: BufWriter::with_capacity(
+            64 << 10,
+            File::from(io::stdout().as_fd().try_clone_to_owned()?),
+        ),
     };
     let mut result = Ok(());
     while !STOP.load(Ordering::SeqCst) && result.is_ok() {
@@ -106,7 +112,7 @@ struct Sink<'e> {
     engine: Option<&'e mut Engine>,
     printer: Printer,
     alert_events: Vec<kdr_engine::AlertEvent>,
-    stdout: BufWriter<io::Stdout>,
+    stdout: BufWriter<File>,
 }
 
 impl Sink<'_> {
