@@ -51,8 +51,10 @@ fn main() {
         }
     };
     let mut out = BufWriter::with_capacity(64 << 10, stdout);
-    let write = |ev: &SensorEvent, out: &mut BufWriter<File>| {
+    let write = |ev: SensorEvent, out: &mut BufWriter<File>| {
         if quiet {
+            // What any consumer of the events themselves pays (detection, kdr serve).
+            drop(ev.into_event());
             return true;
         }
         ev.write_json(out).is_ok() && out.write_all(b"\n").is_ok()
@@ -60,7 +62,7 @@ fn main() {
     while !STOP.load(Ordering::SeqCst) {
         match sensor.recv_timeout(Duration::from_millis(200)) {
             Ok(ev) => {
-                if !write(&ev, &mut out) {
+                if !write(ev, &mut out) {
                     break;
                 }
             }
@@ -73,7 +75,7 @@ fn main() {
     let stats = sensor.stop();
     // Everything the reader delivered before stopping.
     while let Ok(ev) = sensor.recv_timeout(Duration::ZERO) {
-        if !write(&ev, &mut out) {
+        if !write(ev, &mut out) {
             break;
         }
     }

@@ -7,10 +7,10 @@
 //! and its forked children until one of them execs; the image keeps their JSON, written at the
 //! first event that needs it. An event's JSON is then its own small fields, that text and the
 //! lineage's (also written once), copied into the output: the same bytes as
-//! `serde_json::to_writer(&event)`, which tests check.
+//! `serde_json::to_writer(&event)`, which tests check. Until the event itself is asked for,
+//! its process's exe, argv and cwd are not copied out of the image either.
 
 use std::io::{self, Write};
-use std::ops::Deref;
 use std::sync::Arc;
 
 use kdr_model::{
@@ -21,37 +21,38 @@ use serde::Serialize;
 
 use crate::proctable::Image;
 
-/// An event from the sensor. It reads as a [`kdr_model::Event`] and keeps the image its
-/// process was built from, so that [`SensorEvent::write_json`] copies that image's JSON
-/// instead of serializing it for every event.
+/// An event from the sensor, its process's exe, argv and cwd still in the image it shares
+/// with the process's other events: [`SensorEvent::write_json`] copies that image's JSON, and
+/// only [`SensorEvent::into_event`] copies the image into the event.
 #[derive(Debug)]
 pub struct SensorEvent {
-    /// Private and read-only: the image's JSON stays that of the event's process.
+    /// The event, its process's exe, argv and cwd empty while `image` holds them.
     event: Event,
-    /// The image whose exe, argv and cwd the event's process carries; `None` when the process
-    /// was unknown.
+    /// What the event's process runs; `None` when the process was unknown (the event's own
+    /// fields then stay empty).
     image: Option<Arc<Image>>,
 }
 
-impl Deref for SensorEvent {
-    type Target = Event;
-
-    fn deref(&self) -> &Event {
-        &self.event
-    }
-}
-
 impl SensorEvent {
+    /// `event` without its process's exe, argv and cwd, which `image` has.
     pub(crate) fn new(event: Event, image: Option<Arc<Image>>) -> Self {
         SensorEvent { event, image }
     }
 
+    /// The whole event, exe, argv and cwd copied from the image.
     pub fn into_event(self) -> Event {
-        self.event
+        let SensorEvent { mut event, image } = self;
+        if let (Payload::Runtime(runtime), Some(image)) = (&mut event.payload, image) {
+            let process = &mut runtime.process;
+            process.exe = image.exe.clone();
+            process.args = image.args.clone();
+            process.cwd = image.cwd.clone();
+        }
+        event
     }
 
-    /// Writes the event as JSON (no newline): the bytes `serde_json::to_writer` writes for the
-    /// event, with the image's part copied from its cache.
+    /// Writes the event as JSON (no newline): the bytes `serde_json::to_writer` writes for
+    /// `into_event()`, with the image's part copied from its cache.
     pub fn write_json<W: Write>(&self, out: &mut W) -> io::Result<()> {
         let Payload::Runtime(runtime) = &self.event.payload else {
             return put(out, &self.event);
@@ -59,15 +60,7 @@ impl SensorEvent {
         let process = &runtime.process;
         let fresh;
         let image = match &self.image {
-            Some(image) => {
-                debug_assert!(
-                    image.exe == process.exe
-                        && image.args == process.args
-                        && image.cwd == process.cwd,
-                    "an event carries its image's exe, argv and cwd"
-                );
-                image.json()?
-            }
+            Some(image) => image.json()?,
             None => {
                 fresh = ImageJson::new(&process.exe, &process.args, &process.cwd)?;
                 &fresh
@@ -504,6 +497,16 @@ mod tests {
         actions
     }
 
+    /// The event as the pipeline makes it for a process with a known image.
+    fn without_image(event: &Event) -> Event {
+        let mut event = event.clone();
+        if let Payload::Runtime(runtime) = &mut event.payload {
+            let process = &mut runtime.process;
+            (process.exe, process.args, process.cwd) = Default::default();
+        }
+        event
+    }
+
     fn fast(e: &SensorEvent) -> String {
         let mut out = Vec::new();
         e.write_json(&mut out).unwrap();
@@ -533,10 +536,11 @@ mod tests {
                     let ev = event(img, full, n, action);
                     let plain = serde_json::to_string(&ev).unwrap();
                     // From the image's cache (twice: written once, then copied), and for an
-                    // unknown process from its fields.
-                    let cached = SensorEvent::new(ev.clone(), Some(img.clone()));
+                    // unknown process from its fields; the whole event from the image.
+                    let cached = SensorEvent::new(without_image(&ev), Some(img.clone()));
                     assert_eq!(fast(&cached), plain);
                     assert_eq!(fast(&cached), plain);
+                    assert_eq!(serde_json::to_string(&cached.into_event()).unwrap(), plain);
                     assert_eq!(fast(&SensorEvent::new(ev, None)), plain);
                 }
             }

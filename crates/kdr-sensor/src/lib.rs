@@ -1,6 +1,6 @@
 //! kdr's node sensor: eBPF capture of process, file, network and namespace activity, tied to
-//! containers and pods, delivered as [`SensorEvent`]s: [`kdr_model::Event`]s that write their
-//! JSON fast.
+//! containers and pods, delivered as [`SensorEvent`]s: [`kdr_model::Event`]s (`into_event`)
+//! that write their JSON lines fast (`write_json`).
 //!
 //! ```no_run
 //! use std::io::Write;

@@ -340,10 +340,8 @@ impl Pipeline {
         if image.is_none() {
             image = self.procs.lookup(tgid, ppid).map(|e| e.image.clone());
         }
+        // Exe, argv and cwd stay in the image until the event is asked for (SensorEvent).
         if let Some(i) = &image {
-            process.exe = i.exe.clone();
-            process.args = i.args.clone();
-            process.cwd = i.cwd.clone();
             process.exe_upper_layer = i.upper_layer;
         }
         if matches!(action, RuntimeAction::Exit { .. }) {

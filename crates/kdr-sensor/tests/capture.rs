@@ -56,7 +56,8 @@ fn sensor() -> Option<&'static Shared> {
             while let Ok(e) = rx.recv() {
                 fast.clear();
                 e.write_json(&mut fast).unwrap();
-                let plain = serde_json::to_vec(&*e).unwrap();
+                let e = e.into_event();
+                let plain = serde_json::to_vec(&e).unwrap();
                 if fast != plain {
                     mismatches.lock().unwrap().push(format!(
                         "serde:      {}\nwrite_json: {}",
@@ -64,7 +65,7 @@ fn sensor() -> Option<&'static Shared> {
                         String::from_utf8_lossy(&fast)
                     ));
                 }
-                ev.lock().unwrap().push(e.into_event());
+                ev.lock().unwrap().push(e);
             }
         });
         Ok(Shared {

@@ -88,7 +88,7 @@ pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
     let mut result = Ok(());
     while !STOP.load(Ordering::SeqCst) && result.is_ok() {
         match sensor.recv_timeout(Duration::from_millis(200)) {
-            Ok(event) => result = sink.handle(&event, record.as_mut()),
+            Ok(event) => result = sink.handle(event, record.as_mut()),
             Err(RecvTimeoutError::Timeout) => result = sink.flush(record.as_mut()),
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -96,7 +96,7 @@ pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
     let stats = sensor.stop();
     // Everything read before the stop still counts.
     while let (Ok(event), true) = (sensor.recv_timeout(Duration::ZERO), result.is_ok()) {
-        result = sink.handle(&event, record.as_mut());
+        result = sink.handle(event, record.as_mut());
     }
     if let Some(engine) = sink.engine.as_deref_mut() {
         engine.flush(&mut sink.alert_events);
@@ -118,7 +118,7 @@ struct Sink<'e> {
 impl Sink<'_> {
     fn handle(
         &mut self,
-        event: &SensorEvent,
+        event: SensorEvent,
         record: Option<&mut BufWriter<File>>,
     ) -> anyhow::Result<()> {
         if let Some(file) = record {
@@ -127,7 +127,7 @@ impl Sink<'_> {
         }
         match self.engine.as_deref_mut() {
             Some(engine) => {
-                engine.process(event, &mut self.alert_events);
+                engine.process(&event.into_event(), &mut self.alert_events);
                 self.printer.take(&mut self.alert_events)?;
             }
             None => {

@@ -61,8 +61,9 @@ fn shared() -> Option<&'static Shared> {
             let mut engine = Engine::new(rules, intel());
             let mut out = Vec::new();
             while let Ok(e) = rx.recv() {
+                let e = e.into_event();
                 engine.process(&e, &mut out);
-                locked(&ev).push(e.into_event());
+                locked(&ev).push(e);
                 let mut al = locked(&al);
                 for a in out.drain(..) {
                     if let AlertEvent::Opened(a) = a {
