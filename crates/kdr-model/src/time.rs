@@ -54,23 +54,39 @@ fn put_digits(out: &mut [u8], at: usize, digits: usize, mut value: u32) {
     }
 }
 
-/// RFC 3339 in UTC, fractional seconds in 0, 3, 6 or 9 digits as needed (chrono's `AutoSi`).
-/// Written by hand: every event carries one or two, and going through the formatting
-/// machinery cost more than the rest of their JSON. Nanoseconds in an i64 span the years
-/// 1677-2262, so the year always has four digits.
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use chrono::{Datelike, Timelike};
-        let dt = chrono::DateTime::from_timestamp_nanos(self.0);
-        let mut out = *b"0000-00-00T00:00:00.000000000Z";
-        put_digits(&mut out, 0, 4, dt.year().unsigned_abs());
-        put_digits(&mut out, 5, 2, dt.month());
-        put_digits(&mut out, 8, 2, dt.day());
-        put_digits(&mut out, 11, 2, dt.hour());
-        put_digits(&mut out, 14, 2, dt.minute());
-        put_digits(&mut out, 17, 2, dt.second());
-        let nanos = dt.nanosecond();
-        put_digits(&mut out, 20, 9, nanos);
+/// A timestamp's RFC 3339 text, on the stack (see [`Timestamp::rfc3339`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Rfc3339 {
+    text: [u8; 30],
+    len: usize,
+}
+
+impl Rfc3339 {
+    /// ASCII digits and separators only, so JSON needs no escaping of it.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.text[..self.len]
+    }
+}
+
+impl Timestamp {
+    /// RFC 3339 in UTC, fractional seconds in 0, 3, 6 or 9 digits as needed (chrono's
+    /// `AutoSi`). Written by hand, calendar included: every event carries one or two, and
+    /// chrono's date arithmetic and the formatting machinery cost more than the rest of their
+    /// JSON. Nanoseconds in an i64 span the years 1677-2262, so the year always has four
+    /// digits.
+    pub fn rfc3339(self) -> Rfc3339 {
+        let secs = self.0.div_euclid(NANOS_PER_SEC);
+        let nanos = self.0.rem_euclid(NANOS_PER_SEC) as u32;
+        let (year, month, day) = civil_date(secs.div_euclid(86_400));
+        let second_of_day = secs.rem_euclid(86_400) as u32;
+        let mut text = *b"0000-00-00T00:00:00.000000000Z";
+        put_digits(&mut text, 0, 4, year.unsigned_abs() as u32);
+        put_digits(&mut text, 5, 2, month);
+        put_digits(&mut text, 8, 2, day);
+        put_digits(&mut text, 11, 2, second_of_day / 3600);
+        put_digits(&mut text, 14, 2, second_of_day / 60 % 60);
+        put_digits(&mut text, 17, 2, second_of_day % 60);
+        put_digits(&mut text, 20, 9, nanos);
         // Where the 'Z' goes: no fraction, or 3, 6 or 9 digits after the dot.
         let len = match nanos {
             0 => 19,
@@ -78,9 +94,38 @@ impl fmt::Display for Timestamp {
             n if n % 1_000 == 0 => 26,
             _ => 29,
         };
-        out[len] = b'Z';
+        text[len] = b'Z';
+        Rfc3339 { text, len: len + 1 }
+    }
+}
+
+/// (year, month, day) of the proleptic Gregorian calendar, `days` after 1970-01-01. Counted
+/// in 400-year eras (146,097 days each) of years that start on March 1st, so that the leap
+/// day ends a year: the day of such a year gives the month with one linear formula.
+fn civil_date(days: i64) -> (i64, u32, u32) {
+    // Days since 0000-03-01.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1_460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    // Months from March: 0..=11.
+    let month_from_march = (5 * day_of_year + 2) / 153;
+    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
+    let month = if month_from_march < 10 {
+        month_from_march + 3
+    } else {
+        month_from_march - 9
+    } as u32;
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Only ASCII digits and separators were written.
-        f.write_str(std::str::from_utf8(&out[..=len]).map_err(|_| fmt::Error)?)
+        f.write_str(std::str::from_utf8(self.rfc3339().as_bytes()).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -135,6 +180,18 @@ mod tests {
         for day in 0..2000 {
             let ns = base + day * 86_399 * NANOS_PER_SEC + day * 7_000;
             assert_eq!(Timestamp(ns).to_string(), chrono_text(ns));
+        }
+        // Every month and leap rule (1700, 1900 and 2100 are not leap years, 2000 is) across
+        // all the years nanoseconds reach, and the last and first second of each day stepped on.
+        let step = 7 * 86_400 * NANOS_PER_SEC / 2 + 1_000_001;
+        let mut ns = i64::MIN;
+        while let Some(next) = ns.checked_add(step) {
+            let midnight = ns.checked_sub(ns.rem_euclid(86_400 * NANOS_PER_SEC));
+            for at in [Some(ns), midnight, midnight.and_then(|m| m.checked_sub(1))] {
+                let Some(at) = at else { continue };
+                assert_eq!(Timestamp(at).to_string(), chrono_text(at), "{at}");
+            }
+            ns = next;
         }
     }
 

@@ -2,11 +2,13 @@
 //! events as JSON lines on stdout, and on SIGINT/SIGTERM detaches, flushes and prints the
 //! counters on stderr. `kdr sensor` will be this.
 
+use std::fs::File;
 use std::io::{BufWriter, Write};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use kdr_sensor::{Sensor, SensorConfig};
+use kdr_sensor::{Sensor, SensorConfig, SensorEvent};
 
 static STOP: AtomicBool = AtomicBool::new(false);
 
@@ -38,20 +40,29 @@ fn main() {
             format!(", not on this kernel: {}", st.unattached.join(" "))
         }
     );
-    let stdout = std::io::stdout();
     // Large writes: much of what writing a file costs the kernel is per call (64 KiB calls
-    // cost half of 8 KiB ones per byte).
-    let mut out = BufWriter::with_capacity(64 << 10, stdout.lock());
-    let write = |ev: &kdr_model::Event, out: &mut BufWriter<std::io::StdoutLock>| {
+    // cost half of 8 KiB ones per byte). Straight to the descriptor: stdout's own line
+    // buffering would cut each of them at its last newline into two or three calls.
+    let stdout = match std::io::stdout().as_fd().try_clone_to_owned() {
+        Ok(fd) => File::from(fd),
+        Err(e) => {
+            eprintln!("sensor: stdout: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut out = BufWriter::with_capacity(64 << 10, stdout);
+    let write = |ev: SensorEvent, out: &mut BufWriter<File>| {
         if quiet {
+            // What any consumer of the events themselves pays (detection, kdr serve).
+            drop(ev.into_event());
             return true;
         }
-        serde_json::to_writer(&mut *out, ev).is_ok() && out.write_all(b"\n").is_ok()
+        ev.write_json(out).is_ok() && out.write_all(b"\n").is_ok()
     };
     while !STOP.load(Ordering::SeqCst) {
         match sensor.recv_timeout(Duration::from_millis(200)) {
             Ok(ev) => {
-                if !write(&ev, &mut out) {
+                if !write(ev, &mut out) {
                     break;
                 }
             }
@@ -64,7 +75,7 @@ fn main() {
     let stats = sensor.stop();
     // Everything the reader delivered before stopping.
     while let Ok(ev) = sensor.recv_timeout(Duration::ZERO) {
-        if !write(&ev, &mut out) {
+        if !write(ev, &mut out) {
             break;
         }
     }

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use aya::maps::{MapData, RingBuf};
 
+use crate::event_json::SensorEvent;
 use crate::pipeline::Pipeline;
 use crate::wire;
 
@@ -216,7 +217,7 @@ struct Consumer {
     batch: Batch,
     pos: usize,
     /// Events converted ahead of their receipt (by `convert_all`).
-    ready: VecDeque<kdr_model::Event>,
+    ready: VecDeque<SensorEvent>,
     pipeline: Pipeline,
     shared: Arc<Shared>,
 }
@@ -236,12 +237,12 @@ impl Events {
     }
 
     /// The next event, waiting as long as it takes.
-    pub fn recv(&self) -> Result<kdr_model::Event, RecvError> {
+    pub fn recv(&self) -> Result<SensorEvent, RecvError> {
         self.inner.borrow_mut().next(None).map_err(|_| RecvError)
     }
 
     /// The next event, waiting at most `timeout`.
-    pub fn recv_timeout(&self, timeout: Duration) -> Result<kdr_model::Event, RecvTimeoutError> {
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<SensorEvent, RecvTimeoutError> {
         self.inner.borrow_mut().next(Some(timeout))
     }
 
@@ -257,7 +258,7 @@ impl Events {
 
 impl Consumer {
     /// The next event, waiting at most `timeout` (`None`: as long as it takes).
-    fn next(&mut self, timeout: Option<Duration>) -> Result<kdr_model::Event, RecvTimeoutError> {
+    fn next(&mut self, timeout: Option<Duration>) -> Result<SensorEvent, RecvTimeoutError> {
         match self.ready.pop_front() {
             Some(event) => Ok(event),
             None => self.convert_next(timeout),
@@ -265,10 +266,7 @@ impl Consumer {
     }
 
     /// The next event from the queued records, waiting at most `timeout` for more.
-    fn convert_next(
-        &mut self,
-        timeout: Option<Duration>,
-    ) -> Result<kdr_model::Event, RecvTimeoutError> {
+    fn convert_next(&mut self, timeout: Option<Duration>) -> Result<SensorEvent, RecvTimeoutError> {
         // The clock is read only when it comes to waiting, not once per event.
         let mut deadline = None;
         loop {
@@ -293,7 +291,7 @@ impl Consumer {
 
     /// The next event from the batch at hand; records that only maintain state (forks) or
     /// fail to decode are consumed on the way.
-    fn convert_queued(&mut self) -> Option<kdr_model::Event> {
+    fn convert_queued(&mut self) -> Option<SensorEvent> {
         let counters = &self.shared.counters;
         while let Some(record) = self.batch.next(&mut self.pos) {
             let kind = kind_index(record);

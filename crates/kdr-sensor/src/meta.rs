@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use crate::cgroup::{ContainerRef, Runtime};
@@ -292,7 +293,7 @@ impl MetaSource {
 /// runtime's records can appear a moment after its first process.
 pub struct MetaCache {
     source: MetaSource,
-    entries: HashMap<String, (Option<ContainerInfo>, Instant)>,
+    entries: FxHashMap<String, (Option<ContainerInfo>, Instant)>,
 }
 
 const MISS_RETRY: Duration = Duration::from_millis(500);
@@ -302,17 +303,23 @@ impl MetaCache {
     pub fn new(source: MetaSource) -> Self {
         MetaCache {
             source,
-            entries: HashMap::new(),
+            entries: FxHashMap::default(),
         }
     }
 
+    /// Per event of a container: a hit reads no clock (only a miss's age matters).
     pub fn get(&mut self, c: &ContainerRef) -> Option<ContainerInfo> {
-        let now = Instant::now();
-        if let Some((info, at)) = self.entries.get(&c.id) {
-            if info.is_some() || now.duration_since(*at) < MISS_RETRY {
-                return info.clone();
+        let now = match self.entries.get(&c.id) {
+            Some((Some(info), _)) => return Some(info.clone()),
+            Some((None, at)) => {
+                let now = Instant::now();
+                if now.duration_since(*at) < MISS_RETRY {
+                    return None;
+                }
+                now
             }
-        }
+            None => Instant::now(),
+        };
         if self.entries.len() >= MAX_ENTRIES {
             self.entries.clear();
         }

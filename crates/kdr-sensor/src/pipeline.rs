@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::net::Ipv6Addr;
 use std::path::Path;
+use std::sync::Arc;
 
 use kdr_model::{
     AddressFamily, Context, Event, FdKind, Payload, Process, RuntimeAction, RuntimeEvent,
@@ -13,6 +14,7 @@ use kdr_model::{
 use rustc_hash::FxHashMap;
 
 use crate::cgroup::{parse_cgroup_path, parse_proc_cgroup, ContainerRef};
+use crate::event_json::SensorEvent;
 use crate::meta::{ContainerInfo, MetaCache};
 use crate::proctable::{Image, ProcEntry, ProcTable};
 use crate::wire::{self, Body, Record};
@@ -202,7 +204,7 @@ impl Pipeline {
 
     /// Turns one record into an event, updating the process table. `None` for records that
     /// only maintain state (fork, unless asked for).
-    pub fn convert(&mut self, rec: Record) -> Option<Event> {
+    pub fn convert(&mut self, rec: Record) -> Option<SensorEvent> {
         let (tgid, ppid, now) = (rec.hdr.tgid, rec.hdr.ppid, rec.hdr.ktime);
         self.procs.purge(now);
         if now.saturating_sub(self.offset_at) > OFFSET_REFRESH_NS {
@@ -235,21 +237,20 @@ impl Pipeline {
                 .then(|| Timestamp(h.start_time as i64 + self.wall_offset)),
             ..Default::default()
         };
+        // What the process runs: its new image on an exec, else the process table's.
+        let mut image = None;
         let action = match body {
             Body::Exec(e) => {
-                let image = Image::new(
+                let new = Arc::new(Image::new(
                     e.exe.into_owned(),
                     e.args,
                     e.cwd.into_owned(),
                     e.upper_layer,
-                );
-                process.exe = image.exe.clone();
-                process.args = image.args.clone();
-                process.cwd = image.cwd.clone();
+                ));
                 process.args_truncated = e.args_truncated;
                 process.stdio = e.stdio.map(fd_kind);
-                process.exe_upper_layer = e.upper_layer;
-                self.procs.exec(tgid, ProcEntry::new(image, ppid));
+                self.procs.exec(tgid, ProcEntry::new(new.clone(), ppid));
+                image = Some(new);
                 RuntimeAction::Exec
             }
             Body::Fork { child_tgid } => RuntimeAction::Fork {
@@ -336,13 +337,12 @@ impl Pipeline {
                 },
             },
         };
-        if !matches!(action, RuntimeAction::Exec) {
-            if let Some(e) = self.procs.lookup(tgid, ppid) {
-                process.exe = e.image.exe.clone();
-                process.args = e.image.args.clone();
-                process.cwd = e.image.cwd.clone();
-                process.exe_upper_layer = e.image.upper_layer;
-            }
+        if image.is_none() {
+            image = self.procs.lookup(tgid, ppid).map(|e| e.image.clone());
+        }
+        // Exe, argv and cwd stay in the image until the event is asked for (SensorEvent).
+        if let Some(i) = &image {
+            process.exe_upper_layer = i.upper_layer;
         }
         if matches!(action, RuntimeAction::Exit { .. }) {
             self.procs.exit(tgid, now);
@@ -380,7 +380,7 @@ impl Pipeline {
                 None,
             ),
         };
-        Some(Event {
+        let event = Event {
             id,
             time: Timestamp(now as i64 + self.wall_offset),
             context,
@@ -392,7 +392,8 @@ impl Pipeline {
                 mnt_ns: h.mntns,
                 action,
             })),
-        })
+        };
+        Some(SensorEvent::new(event, image))
     }
 }
 

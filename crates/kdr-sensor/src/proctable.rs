@@ -2,14 +2,17 @@
 //! event carries its lineage. Seeded from /proc for processes older than the sensor.
 
 use std::fs;
-use std::sync::Arc;
+use std::io;
+use std::sync::{Arc, OnceLock};
 
 use kdr_model::{Ancestor, Ancestors};
 use rustc_hash::FxHashMap;
 
+use crate::event_json::ImageJson;
+
 /// What a process runs, from its exec (or /proc). Shared, not copied, by the children it
 /// forks until they exec themselves.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default)]
 pub struct Image {
     pub exe: String,
     pub args: Vec<String>,
@@ -18,6 +21,9 @@ pub struct Image {
     /// argv cut for the ancestor lists of descendants' events, when it is longer than that
     /// bound (computed once, not per event).
     ancestor_args: Option<Vec<String>>,
+    /// The JSON of exe, argv and cwd, written for the first event that needs it and copied
+    /// into every later one.
+    json: OnceLock<ImageJson>,
 }
 
 impl Image {
@@ -29,7 +35,16 @@ impl Image {
             args,
             cwd,
             upper_layer,
+            json: OnceLock::new(),
         }
+    }
+
+    pub(crate) fn json(&self) -> io::Result<&ImageJson> {
+        if let Some(json) = self.json.get() {
+            return Ok(json);
+        }
+        let json = ImageJson::new(&self.exe, &self.args, &self.cwd)?;
+        Ok(self.json.get_or_init(|| json))
     }
 
     fn ancestor_args(&self) -> &[String] {
@@ -60,9 +75,9 @@ struct Lineage {
 }
 
 impl ProcEntry {
-    pub fn new(image: Image, ppid: u32) -> Self {
+    pub fn new(image: impl Into<Arc<Image>>, ppid: u32) -> Self {
         ProcEntry {
-            image: Arc::new(image),
+            image: image.into(),
             ppid,
             ..Default::default()
         }

@@ -23,6 +23,8 @@ const WATCH_DIR: &str = "/tmp/kdr-sensor-test/";
 
 struct Shared {
     events: Arc<Mutex<Vec<Event>>>,
+    /// Events whose `write_json` differed from serde's JSON of them (expected: none).
+    json_mismatches: Arc<Mutex<Vec<String>>>,
     _sensor: Arc<Sensor>,
 }
 
@@ -46,15 +48,29 @@ fn sensor() -> Option<&'static Shared> {
         config.emit_fork = true;
         let sensor = Arc::new(Sensor::start(config).map_err(|e| e.to_string())?);
         let events = Arc::new(Mutex::new(Vec::new()));
-        let ev = events.clone();
+        let json_mismatches = Arc::new(Mutex::new(Vec::new()));
+        let (ev, mismatches) = (events.clone(), json_mismatches.clone());
         let rx = sensor.take_events().unwrap();
         std::thread::spawn(move || {
+            let mut fast = Vec::new();
             while let Ok(e) = rx.recv() {
+                fast.clear();
+                e.write_json(&mut fast).unwrap();
+                let e = e.into_event();
+                let plain = serde_json::to_vec(&e).unwrap();
+                if fast != plain {
+                    mismatches.lock().unwrap().push(format!(
+                        "serde:      {}\nwrite_json: {}",
+                        String::from_utf8_lossy(&plain),
+                        String::from_utf8_lossy(&fast)
+                    ));
+                }
                 ev.lock().unwrap().push(e);
             }
         });
         Ok(Shared {
             events,
+            json_mismatches,
             _sensor: sensor,
         })
     });
@@ -72,11 +88,15 @@ fn rt(e: &Event) -> &RuntimeEvent {
     }
 }
 
-/// Waits until an event matches.
+/// Waits until an event matches. Every event received so far must have written the JSON
+/// serde writes for it.
 fn wait_for(s: &Shared, what: &str, pred: impl Fn(&Event) -> bool) -> Event {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if let Some(e) = s.events.lock().unwrap().iter().find(|e| pred(e)) {
+            if let Some(m) = s.json_mismatches.lock().unwrap().first() {
+                panic!("an event's write_json differs from its serde JSON:\n{m}");
+            }
             return e.clone();
         }
         if Instant::now() > deadline {
@@ -207,6 +227,38 @@ fn reverse_shell_stdio_and_loopback_connect() {
     let local = local.as_ref().unwrap();
     assert_eq!(local.address, "127.0.0.1");
     assert_ne!(local.port, 0);
+}
+
+/// The JSON `write_json` writes from the image's cache is serde's (`wait_for` checks every
+/// event received): here with argv and cwd that need escaping, for an exec (the image's
+/// first event) and a connect of the same process (an event copying the cached image JSON).
+#[test]
+fn events_write_the_json_serde_writes() {
+    let Some(s) = sensor() else { return };
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let m = marker("json");
+    let cwd = std::env::temp_dir().join(format!("{m} \"dir\" \\ é\t"));
+    std::fs::create_dir_all(&cwd).unwrap();
+    let odd = "quote \" backslash \\ newline \n tab \t control \u{1} del \u{7f} é €";
+    let st = Command::new("bash")
+        .current_dir(&cwd)
+        .arg("-c")
+        .arg(format!("exec 3<>/dev/tcp/127.0.0.1/{port}; :"))
+        .arg(&m)
+        .arg(odd)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::remove_dir(&cwd).unwrap();
+    let e = wait_for(s, "exec of bash", |e| is_exec_with(e, &m));
+    let pid = rt(&e).process.tgid;
+    assert_eq!(Path::new(&rt(&e).process.cwd), cwd);
+    let e = wait_for(s, "its connect", |e| {
+        rt(e).process.tgid == pid && matches!(rt(e).action, RuntimeAction::Connect { .. })
+    });
+    assert_eq!(rt(&e).process.args.last().map(String::as_str), Some(odd));
+    drop(l);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,8 +13,7 @@ use anyhow::Context;
 use clap::Args;
 
 use kdr_engine::Engine;
-use kdr_model::Event;
-use kdr_sensor::{Sensor, SensorConfig};
+use kdr_sensor::{Sensor, SensorConfig, SensorEvent};
 
 use crate::alerts_out::{DetectionArgs, Output, Printer};
 
@@ -78,12 +78,17 @@ pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
         engine: engine.as_mut(),
         printer: Printer::new(Output::Json, true),
         alert_events: Vec::new(),
-        stdout: BufWriter::with_capacity(64 << 10, io::stdout()),
+        // Events straight to the descriptor, in 64 KiB writes: stdout's own line buffering
+        // would cut each at its last newline into two or three calls.
+        stdout: BufWriter::with_capacity(
+            64 << 10,
+            File::from(io::stdout().as_fd().try_clone_to_owned()?),
+        ),
     };
     let mut result = Ok(());
     while !STOP.load(Ordering::SeqCst) && result.is_ok() {
         match sensor.recv_timeout(Duration::from_millis(200)) {
-            Ok(event) => result = sink.handle(&event, record.as_mut()),
+            Ok(event) => result = sink.handle(event, record.as_mut()),
             Err(RecvTimeoutError::Timeout) => result = sink.flush(record.as_mut()),
             Err(RecvTimeoutError::Disconnected) => break,
         }
@@ -91,7 +96,7 @@ pub fn run(args: SensorArgs) -> anyhow::Result<ExitCode> {
     let stats = sensor.stop();
     // Everything read before the stop still counts.
     while let (Ok(event), true) = (sensor.recv_timeout(Duration::ZERO), result.is_ok()) {
-        result = sink.handle(&event, record.as_mut());
+        result = sink.handle(event, record.as_mut());
     }
     if let Some(engine) = sink.engine.as_deref_mut() {
         engine.flush(&mut sink.alert_events);
@@ -107,26 +112,26 @@ struct Sink<'e> {
     engine: Option<&'e mut Engine>,
     printer: Printer,
     alert_events: Vec<kdr_engine::AlertEvent>,
-    stdout: BufWriter<io::Stdout>,
+    stdout: BufWriter<File>,
 }
 
 impl Sink<'_> {
     fn handle(
         &mut self,
-        event: &Event,
+        event: SensorEvent,
         record: Option<&mut BufWriter<File>>,
     ) -> anyhow::Result<()> {
         if let Some(file) = record {
-            serde_json::to_writer(&mut *file, event)?;
+            event.write_json(file)?;
             file.write_all(b"\n")?;
         }
         match self.engine.as_deref_mut() {
             Some(engine) => {
-                engine.process(event, &mut self.alert_events);
+                engine.process(&event.into_event(), &mut self.alert_events);
                 self.printer.take(&mut self.alert_events)?;
             }
             None => {
-                serde_json::to_writer(&mut self.stdout, event)?;
+                event.write_json(&mut self.stdout)?;
                 self.stdout.write_all(b"\n")?;
             }
         }

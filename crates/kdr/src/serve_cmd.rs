@@ -197,7 +197,7 @@ fn start_sensor(
         let mut last_send = Instant::now();
         while !stop.load(Ordering::SeqCst) {
             match sensor.recv_timeout(Duration::from_millis(100)) {
-                Ok(event) => batch.push(event),
+                Ok(event) => batch.push(event.into_event()),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
@@ -212,7 +212,7 @@ fn start_sensor(
         }
         let stats = sensor.stop();
         while let Ok(event) = sensor.recv_timeout(Duration::ZERO) {
-            batch.push(event);
+            batch.push(event.into_event());
         }
         let _ = ingest.feed_blocking(batch);
         eprintln!(

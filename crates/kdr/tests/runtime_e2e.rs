@@ -61,6 +61,7 @@ fn shared() -> Option<&'static Shared> {
             let mut engine = Engine::new(rules, intel());
             let mut out = Vec::new();
             while let Ok(e) = rx.recv() {
+                let e = e.into_event();
                 engine.process(&e, &mut out);
                 locked(&ev).push(e);
                 let mut al = locked(&al);
