@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use kdr_intel::{Category, IndicatorSet};
 use kdr_model::{Alert, Event, Payload, Source, Timestamp};
-use kdr_rules::compile::{CaptureGate, GateProbe};
+use kdr_rules::compile::{capture_hash, CaptureGate, GateProbe};
 use kdr_rules::template::write_value;
 use kdr_rules::{CompiledKind, CompiledRule, FieldSel, Input, RuleBits, Rules, Scratch, Tri, Val};
 
@@ -409,7 +409,7 @@ impl Engine {
                     let gated = |gate: &CaptureGate| {
                         probes[partial.next]
                             .get_or_insert_with(|| gate.probe(input))
-                            .admits(&partial.captures)
+                            .admits(&partial.captures, &partial.capture_hashes)
                     };
                     results.get(partial.next).is_some_and(|r| *r != Tri::False)
                         && step.gate.as_ref().is_none_or(gated)
@@ -432,6 +432,8 @@ impl Engine {
                     match values {
                         Some(values) => {
                             let mut next = partial;
+                            next.capture_hashes
+                                .extend(values.iter().map(|v| capture_hash(v)));
                             next.captures.extend(values);
                             next.evidence.push(input.event.id.clone());
                             next.next += 1;
@@ -449,6 +451,7 @@ impl Engine {
                         let partial = state::Partial {
                             next: 1,
                             start: time,
+                            capture_hashes: values.iter().map(|v| capture_hash(v)).collect(),
                             captures: values,
                             evidence: vec![input.event.id.clone()],
                         };

@@ -242,6 +242,9 @@ pub struct Partial {
     pub next: usize,
     pub start: Timestamp,
     pub captures: Vec<String>,
+    /// The captures' [`capture_hash`](kdr_rules::compile::capture_hash)es, in order: the
+    /// later steps' gates compare these first.
+    pub capture_hashes: Vec<u64>,
     pub evidence: Vec<String>,
 }
 
@@ -454,6 +457,7 @@ mod tests {
             next,
             start: Timestamp(start),
             captures: vec![cap.to_string()],
+            capture_hashes: vec![kdr_rules::compile::capture_hash(cap)],
             evidence: vec![],
         };
         seq.store(
