@@ -56,6 +56,8 @@ pub struct EngineStats {
     pub program_hits: u64,
     pub program_misses: u64,
     pub programs_evicted: u64,
+    /// Threat-intelligence verdicts on process-only fields forgotten to stay within bounds.
+    pub intel_verdicts_evicted: u64,
 }
 
 /// Per-rule state, by rule index.
@@ -109,10 +111,16 @@ pub struct Engine {
     key_hashes: Vec<KeyHash>,
     /// The rules' per-event working memory; taken out while an event is evaluated.
     scratch: Option<Scratch>,
+    /// Intel rules' verdicts on process-only fields, by (program, rule): the detail text of a
+    /// hit, or `None`.
+    intel_verdicts: FxHashMap<(u64, usize), Option<String>>,
     /// Reused buffers for the dedup key and reason of a detection.
     dedup_key: String,
     reason: String,
 }
+
+/// Bound on remembered intel verdicts; past it the memory restarts (counted).
+const MAX_INTEL_VERDICTS: usize = 16_384;
 
 /// Bound on remembered exposure alerts; past it the memory restarts (at worst a repeat alert).
 const MAX_REMEMBERED_EXPOSURES: usize = 100_000;
@@ -170,6 +178,7 @@ impl Engine {
             under_way: RuleBits::default(),
             key_hashes,
             scratch: Some(rules.scratch()),
+            intel_verdicts: FxHashMap::default(),
             dedup_key: String::new(),
             reason: String::new(),
             rules,
@@ -212,7 +221,14 @@ impl Engine {
             self.close_expired(out);
         }
         self.key_hashes.fill(KeyHash::Pending);
-        let mut scratch = self.scratch.take().unwrap_or_else(|| self.rules.scratch());
+        let mut scratch = match self.scratch.take() {
+            Some(scratch) => scratch,
+            None => {
+                // A new scratch numbers programs afresh.
+                self.intel_verdicts.clear();
+                self.rules.scratch()
+            }
+        };
         let input = Input::new(event, &mut scratch);
         let (source, key) = match &event.payload {
             Payload::K8sAudit(audit) => (
@@ -486,24 +502,53 @@ impl Engine {
                 let Some(category) = Category::from_name(category) else {
                     return false;
                 };
-                let value = field.0.extract(&field.1, input);
-                let hit = match &value {
-                    Val::Str(s) => self.intel.lookup(s, category),
-                    Val::Strs(list) => list.iter().find_map(|s| self.intel.lookup(s, category)),
-                    Val::Names(names) => names.iter().find_map(|s| self.intel.lookup(s, category)),
-                    Val::OwnedStrs(list) => {
-                        list.iter().find_map(|s| self.intel.lookup(s, category))
+                // A field of the process alone has the same value for every event of the
+                // program: its verdict is looked up once.
+                let program = input
+                    .program()
+                    .filter(|_| field.0.reads_process_only())
+                    .map(|program| (program, index));
+                let remembered = program.and_then(|key| self.intel_verdicts.get(&key).cloned());
+                let detail = match remembered {
+                    Some(detail) => detail,
+                    None => {
+                        let detail = self.intel_detail(field, category, input);
+                        if let Some(key) = program {
+                            if self.intel_verdicts.len() >= MAX_INTEL_VERDICTS {
+                                self.stats.intel_verdicts_evicted +=
+                                    self.intel_verdicts.len() as u64;
+                                self.intel_verdicts.clear();
+                            }
+                            self.intel_verdicts.insert(key, detail.clone());
+                        }
+                        detail
                     }
-                    _ => None,
                 };
-                if let Some(hit) = hit {
-                    let detail = format!("threat intelligence lists {hit}");
+                if let Some(detail) = detail {
                     self.raise(rule, input, Some(detail), out);
                     return true;
                 }
             }
         }
         false
+    }
+
+    /// What threat intelligence says of a field's values: the detail of the first listed one.
+    fn intel_detail(
+        &self,
+        field: &FieldSel,
+        category: Category,
+        input: &Input<'_>,
+    ) -> Option<String> {
+        let value = field.0.extract(&field.1, input);
+        let hit = match &value {
+            Val::Str(s) => self.intel.lookup(s, category),
+            Val::Strs(list) => list.iter().find_map(|s| self.intel.lookup(s, category)),
+            Val::Names(names) => names.iter().find_map(|s| self.intel.lookup(s, category)),
+            Val::OwnedStrs(list) => list.iter().find_map(|s| self.intel.lookup(s, category)),
+            _ => None,
+        };
+        hit.map(|hit| format!("threat intelligence lists {hit}"))
     }
 
     fn raise(
