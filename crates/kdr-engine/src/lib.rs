@@ -587,22 +587,19 @@ impl Engine {
                 dedup_key.truncate(prefix);
             }
         }
-        let reason = &mut self.reason;
-        reason.clear();
-        rule.reason.render(input, reason);
-        if let Some(detail) = detail {
-            if !reason.is_empty() {
-                reason.push_str("; ");
-            }
-            reason.push_str(&detail);
-        }
         if let Some(open) = self.open.get_mut(self.dedup_key.as_str()) {
             if event.time <= open.deadline {
-                fold(open, event, &self.reason);
+                // An alert listing its most reasons takes no more: no need to render this one.
+                let reason = (open.reasons.len() < MAX_REASONS).then(|| {
+                    render_reason(rule, input, detail, &mut self.reason);
+                    self.reason.as_str()
+                });
+                fold(open, event, reason);
                 self.stats.repeats_folded += 1;
                 return;
             }
         }
+        render_reason(rule, input, detail, &mut self.reason);
         let dedup_key = self.dedup_key.clone();
         let reason = self.reason.clone();
         let entities = entities::entities(input);
@@ -713,9 +710,22 @@ impl Engine {
 const MAX_REASONS: usize = 5;
 const REASON_SEPARATOR: &str = " | ";
 
+/// A detection's reason: the rule's text, then the kind's detail.
+fn render_reason(rule: &CompiledRule, input: &Input<'_>, detail: Option<String>, out: &mut String) {
+    out.clear();
+    rule.reason.render(input, out);
+    if let Some(detail) = detail {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(&detail);
+    }
+}
+
 /// Folds a repeat detection into an open alert: count, time span, evidence, and what the
-/// repeat adds (a different reason, new source addresses).
-fn fold(open: &mut OpenAlert, event: &Event, reason: &str) {
+/// repeat adds (a different reason, new source addresses). `reason` is `None` when the alert
+/// already lists [`MAX_REASONS`] reasons.
+fn fold(open: &mut OpenAlert, event: &Event, reason: Option<&str>) {
     let alert = &mut open.alert;
     alert.count += 1;
     alert.end_time = alert.end_time.max(event.time);
@@ -723,15 +733,17 @@ fn fold(open: &mut OpenAlert, event: &Event, reason: &str) {
     if alert.evidence.len() < MAX_EVIDENCE && !alert.evidence.contains(&event.id) {
         alert.evidence.push(event.id.clone());
     }
-    let known = open
-        .reasons
-        .iter()
-        .any(|r| alert.reason[r.clone()] == *reason);
-    if !known && open.reasons.len() < MAX_REASONS {
-        alert.reason.push_str(REASON_SEPARATOR);
-        let start = alert.reason.len();
-        alert.reason.push_str(reason);
-        open.reasons.push(start..alert.reason.len());
+    if let Some(reason) = reason {
+        let known = open
+            .reasons
+            .iter()
+            .any(|r| alert.reason[r.clone()] == *reason);
+        if !known && open.reasons.len() < MAX_REASONS {
+            alert.reason.push_str(REASON_SEPARATOR);
+            let start = alert.reason.len();
+            alert.reason.push_str(reason);
+            open.reasons.push(start..alert.reason.len());
+        }
     }
     for ip in &event.context.source_ips {
         if !alert.entities.source_ips.contains(ip) && alert.entities.source_ips.len() < MAX_EVIDENCE
