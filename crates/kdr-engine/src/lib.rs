@@ -19,7 +19,9 @@ use kdr_intel::{Category, IndicatorSet};
 use kdr_model::{Alert, Event, Payload, Source, Timestamp};
 use kdr_rules::compile::{capture_hash, CaptureGate, GateProbe};
 use kdr_rules::template::write_value;
-use kdr_rules::{CompiledKind, CompiledRule, FieldSel, Input, RuleBits, Rules, Scratch, Tri, Val};
+use kdr_rules::{
+    CompiledKind, CompiledRule, FieldSel, Input, RuleBits, Rules, Scratch, Step, Tri, Val,
+};
 
 use inventory::{Inventory, INVENTORY_RESOURCES};
 use state::{Baseline, Bursts, RareLimits, RareOutcome, Sequences};
@@ -425,7 +427,7 @@ impl Engine {
                     let gated = |gate: &CaptureGate| {
                         probes[partial.next]
                             .get_or_insert_with(|| gate.probe(input))
-                            .admits(&partial.captures, &partial.capture_hashes)
+                            .admits(&partial.captures, partial.gate_hash)
                     };
                     results.get(partial.next).is_some_and(|r| *r != Tri::False)
                         && step.gate.as_ref().is_none_or(gated)
@@ -448,11 +450,10 @@ impl Engine {
                     match values {
                         Some(values) => {
                             let mut next = partial;
-                            next.capture_hashes
-                                .extend(values.iter().map(|v| capture_hash(v)));
                             next.captures.extend(values);
                             next.evidence.push(input.event.id.clone());
                             next.next += 1;
+                            next.gate_hash = gate_hash(steps, next.next, &next.captures);
                             if next.next == steps.len() {
                                 completed.get_or_insert(next);
                             } else {
@@ -467,7 +468,7 @@ impl Engine {
                         let partial = state::Partial {
                             next: 1,
                             start: time,
-                            capture_hashes: values.iter().map(|v| capture_hash(v)).collect(),
+                            gate_hash: gate_hash(steps, 1, &values),
                             captures: values,
                             evidence: vec![input.event.id.clone()],
                         };
@@ -757,6 +758,16 @@ fn excepted(rule: &CompiledRule, input: &Input<'_>) -> bool {
     rule.exceptions
         .as_ref()
         .is_some_and(|e| e.eval(input) == Tri::True)
+}
+
+/// The [`capture_hash`] of the captured value that step `next`'s gate compares, or 0 when it
+/// has no gate (see [`state::Partial::gate_hash`]).
+fn gate_hash(steps: &[Step], next: usize, captures: &[String]) -> u64 {
+    steps
+        .get(next)
+        .and_then(|step| step.gate.as_ref())
+        .and_then(|gate| captures.get(gate.capture))
+        .map_or(0, |value| capture_hash(value))
 }
 
 /// The values a step captures, rendered as text; `None` if any is missing.

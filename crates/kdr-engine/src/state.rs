@@ -242,9 +242,10 @@ pub struct Partial {
     pub next: usize,
     pub start: Timestamp,
     pub captures: Vec<String>,
-    /// The captures' [`capture_hash`](kdr_rules::compile::capture_hash)es, in order: the
-    /// later steps' gates compare these first.
-    pub capture_hashes: Vec<u64>,
+    /// The [`capture_hash`](kdr_rules::compile::capture_hash) of the captured value the next
+    /// step's gate compares (0 without a gate): kept beside the partial, so a gate rules most
+    /// partials out without reading their captures.
+    pub gate_hash: u64,
     pub evidence: Vec<String>,
 }
 
@@ -457,7 +458,7 @@ mod tests {
             next,
             start: Timestamp(start),
             captures: vec![cap.to_string()],
-            capture_hashes: vec![kdr_rules::compile::capture_hash(cap)],
+            gate_hash: kdr_rules::compile::capture_hash(cap),
             evidence: vec![],
         };
         seq.store(

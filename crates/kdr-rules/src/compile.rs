@@ -1298,8 +1298,8 @@ pub struct GateProbe<'a> {
     overflow: bool,
 }
 
-/// The hash a gate compares first: a partial match keeps one per captured value, so most
-/// values it did not capture are told apart without comparing text.
+/// The hash a gate compares first: a partial match keeps the one of the value its next step's
+/// gate compares, so most values it did not capture are told apart without reading text.
 pub fn capture_hash(value: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = rustc_hash::FxHasher::default();
@@ -1319,18 +1319,21 @@ impl<'a> GateProbe<'a> {
         }
     }
 
-    /// False when the gated condition cannot be true with these captures (`hashes`: their
-    /// [`capture_hash`]es, in the same order).
-    pub fn admits(&self, captures: &[String], hashes: &[u64]) -> bool {
-        let (Some(captured), Some(&hash)) = (captures.get(self.capture), hashes.get(self.capture))
-        else {
+    /// False when the gated condition cannot be true with these captures (`hash`: the
+    /// [`capture_hash`] of the gate's captured value).
+    pub fn admits(&self, captures: &[String], hash: u64) -> bool {
+        let hashes = &self.hashes[..self.len];
+        if !self.overflow && !hashes.contains(&hash) {
+            return false;
+        }
+        let Some(captured) = captures.get(self.capture) else {
             // Not captured yet: the condition is unknown, never true.
             return false;
         };
         self.overflow
             || self.values[..self.len]
                 .iter()
-                .zip(&self.hashes)
+                .zip(hashes)
                 .any(|(v, h)| *h == hash && *v == captured)
     }
 }
