@@ -17,9 +17,11 @@ use serde::{Deserialize, Serialize};
 
 use kdr_intel::{Category, IndicatorSet};
 use kdr_model::{Alert, Event, Payload, Source, Timestamp};
-use kdr_rules::compile::{CaptureGate, GateProbe};
+use kdr_rules::compile::{capture_hash, CaptureGate, GateProbe};
 use kdr_rules::template::write_value;
-use kdr_rules::{CompiledKind, CompiledRule, FieldSel, Input, RuleBits, Rules, Scratch, Tri, Val};
+use kdr_rules::{
+    CompiledKind, CompiledRule, FieldSel, Input, RuleBits, Rules, Scratch, Step, Tri, Val,
+};
 
 use inventory::{Inventory, INVENTORY_RESOURCES};
 use state::{Baseline, Bursts, RareLimits, RareOutcome, Sequences};
@@ -56,6 +58,8 @@ pub struct EngineStats {
     pub program_hits: u64,
     pub program_misses: u64,
     pub programs_evicted: u64,
+    /// Threat-intelligence verdicts on process-only fields forgotten to stay within bounds.
+    pub intel_verdicts_evicted: u64,
 }
 
 /// Per-rule state, by rule index.
@@ -109,10 +113,16 @@ pub struct Engine {
     key_hashes: Vec<KeyHash>,
     /// The rules' per-event working memory; taken out while an event is evaluated.
     scratch: Option<Scratch>,
+    /// Intel rules' verdicts on process-only fields, by (program, rule): the detail text of a
+    /// hit, or `None`.
+    intel_verdicts: FxHashMap<(u64, usize), Option<String>>,
     /// Reused buffers for the dedup key and reason of a detection.
     dedup_key: String,
     reason: String,
 }
+
+/// Bound on remembered intel verdicts; past it the memory restarts (counted).
+const MAX_INTEL_VERDICTS: usize = 16_384;
 
 /// Bound on remembered exposure alerts; past it the memory restarts (at worst a repeat alert).
 const MAX_REMEMBERED_EXPOSURES: usize = 100_000;
@@ -170,6 +180,7 @@ impl Engine {
             under_way: RuleBits::default(),
             key_hashes,
             scratch: Some(rules.scratch()),
+            intel_verdicts: FxHashMap::default(),
             dedup_key: String::new(),
             reason: String::new(),
             rules,
@@ -212,7 +223,14 @@ impl Engine {
             self.close_expired(out);
         }
         self.key_hashes.fill(KeyHash::Pending);
-        let mut scratch = self.scratch.take().unwrap_or_else(|| self.rules.scratch());
+        let mut scratch = match self.scratch.take() {
+            Some(scratch) => scratch,
+            None => {
+                // A new scratch numbers programs afresh.
+                self.intel_verdicts.clear();
+                self.rules.scratch()
+            }
+        };
         let input = Input::new(event, &mut scratch);
         let (source, key) = match &event.payload {
             Payload::K8sAudit(audit) => (
@@ -409,7 +427,7 @@ impl Engine {
                     let gated = |gate: &CaptureGate| {
                         probes[partial.next]
                             .get_or_insert_with(|| gate.probe(input))
-                            .admits(&partial.captures)
+                            .admits(&partial.captures, partial.gate_hash)
                     };
                     results.get(partial.next).is_some_and(|r| *r != Tri::False)
                         && step.gate.as_ref().is_none_or(gated)
@@ -435,6 +453,7 @@ impl Engine {
                             next.captures.extend(values);
                             next.evidence.push(input.event.id.clone());
                             next.next += 1;
+                            next.gate_hash = gate_hash(steps, next.next, &next.captures);
                             if next.next == steps.len() {
                                 completed.get_or_insert(next);
                             } else {
@@ -449,6 +468,7 @@ impl Engine {
                         let partial = state::Partial {
                             next: 1,
                             start: time,
+                            gate_hash: gate_hash(steps, 1, &values),
                             captures: values,
                             evidence: vec![input.event.id.clone()],
                         };
@@ -483,24 +503,53 @@ impl Engine {
                 let Some(category) = Category::from_name(category) else {
                     return false;
                 };
-                let value = field.0.extract(&field.1, input);
-                let hit = match &value {
-                    Val::Str(s) => self.intel.lookup(s, category),
-                    Val::Strs(list) => list.iter().find_map(|s| self.intel.lookup(s, category)),
-                    Val::Names(names) => names.iter().find_map(|s| self.intel.lookup(s, category)),
-                    Val::OwnedStrs(list) => {
-                        list.iter().find_map(|s| self.intel.lookup(s, category))
+                // A field of the process alone has the same value for every event of the
+                // program: its verdict is looked up once.
+                let program = input
+                    .program()
+                    .filter(|_| field.0.reads_process_only())
+                    .map(|program| (program, index));
+                let remembered = program.and_then(|key| self.intel_verdicts.get(&key).cloned());
+                let detail = match remembered {
+                    Some(detail) => detail,
+                    None => {
+                        let detail = self.intel_detail(field, category, input);
+                        if let Some(key) = program {
+                            if self.intel_verdicts.len() >= MAX_INTEL_VERDICTS {
+                                self.stats.intel_verdicts_evicted +=
+                                    self.intel_verdicts.len() as u64;
+                                self.intel_verdicts.clear();
+                            }
+                            self.intel_verdicts.insert(key, detail.clone());
+                        }
+                        detail
                     }
-                    _ => None,
                 };
-                if let Some(hit) = hit {
-                    let detail = format!("threat intelligence lists {hit}");
+                if let Some(detail) = detail {
                     self.raise(rule, input, Some(detail), out);
                     return true;
                 }
             }
         }
         false
+    }
+
+    /// What threat intelligence says of a field's values: the detail of the first listed one.
+    fn intel_detail(
+        &self,
+        field: &FieldSel,
+        category: Category,
+        input: &Input<'_>,
+    ) -> Option<String> {
+        let value = field.0.extract(&field.1, input);
+        let hit = match &value {
+            Val::Str(s) => self.intel.lookup(s, category),
+            Val::Strs(list) => list.iter().find_map(|s| self.intel.lookup(s, category)),
+            Val::Names(names) => names.iter().find_map(|s| self.intel.lookup(s, category)),
+            Val::OwnedStrs(list) => list.iter().find_map(|s| self.intel.lookup(s, category)),
+            _ => None,
+        };
+        hit.map(|hit| format!("threat intelligence lists {hit}"))
     }
 
     fn raise(
@@ -539,22 +588,19 @@ impl Engine {
                 dedup_key.truncate(prefix);
             }
         }
-        let reason = &mut self.reason;
-        reason.clear();
-        rule.reason.render(input, reason);
-        if let Some(detail) = detail {
-            if !reason.is_empty() {
-                reason.push_str("; ");
-            }
-            reason.push_str(&detail);
-        }
         if let Some(open) = self.open.get_mut(self.dedup_key.as_str()) {
             if event.time <= open.deadline {
-                fold(open, event, &self.reason);
+                // An alert listing its most reasons takes no more: no need to render this one.
+                let reason = (open.reasons.len() < MAX_REASONS).then(|| {
+                    render_reason(rule, input, detail, &mut self.reason);
+                    self.reason.as_str()
+                });
+                fold(open, event, reason);
                 self.stats.repeats_folded += 1;
                 return;
             }
         }
+        render_reason(rule, input, detail, &mut self.reason);
         let dedup_key = self.dedup_key.clone();
         let reason = self.reason.clone();
         let entities = entities::entities(input);
@@ -665,9 +711,22 @@ impl Engine {
 const MAX_REASONS: usize = 5;
 const REASON_SEPARATOR: &str = " | ";
 
+/// A detection's reason: the rule's text, then the kind's detail.
+fn render_reason(rule: &CompiledRule, input: &Input<'_>, detail: Option<String>, out: &mut String) {
+    out.clear();
+    rule.reason.render(input, out);
+    if let Some(detail) = detail {
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(&detail);
+    }
+}
+
 /// Folds a repeat detection into an open alert: count, time span, evidence, and what the
-/// repeat adds (a different reason, new source addresses).
-fn fold(open: &mut OpenAlert, event: &Event, reason: &str) {
+/// repeat adds (a different reason, new source addresses). `reason` is `None` when the alert
+/// already lists [`MAX_REASONS`] reasons.
+fn fold(open: &mut OpenAlert, event: &Event, reason: Option<&str>) {
     let alert = &mut open.alert;
     alert.count += 1;
     alert.end_time = alert.end_time.max(event.time);
@@ -675,15 +734,17 @@ fn fold(open: &mut OpenAlert, event: &Event, reason: &str) {
     if alert.evidence.len() < MAX_EVIDENCE && !alert.evidence.contains(&event.id) {
         alert.evidence.push(event.id.clone());
     }
-    let known = open
-        .reasons
-        .iter()
-        .any(|r| alert.reason[r.clone()] == *reason);
-    if !known && open.reasons.len() < MAX_REASONS {
-        alert.reason.push_str(REASON_SEPARATOR);
-        let start = alert.reason.len();
-        alert.reason.push_str(reason);
-        open.reasons.push(start..alert.reason.len());
+    if let Some(reason) = reason {
+        let known = open
+            .reasons
+            .iter()
+            .any(|r| alert.reason[r.clone()] == *reason);
+        if !known && open.reasons.len() < MAX_REASONS {
+            alert.reason.push_str(REASON_SEPARATOR);
+            let start = alert.reason.len();
+            alert.reason.push_str(reason);
+            open.reasons.push(start..alert.reason.len());
+        }
     }
     for ip in &event.context.source_ips {
         if !alert.entities.source_ips.contains(ip) && alert.entities.source_ips.len() < MAX_EVIDENCE
@@ -697,6 +758,16 @@ fn excepted(rule: &CompiledRule, input: &Input<'_>) -> bool {
     rule.exceptions
         .as_ref()
         .is_some_and(|e| e.eval(input) == Tri::True)
+}
+
+/// The [`capture_hash`] of the captured value that step `next`'s gate compares, or 0 when it
+/// has no gate (see [`state::Partial::gate_hash`]).
+fn gate_hash(steps: &[Step], next: usize, captures: &[String]) -> u64 {
+    steps
+        .get(next)
+        .and_then(|step| step.gate.as_ref())
+        .and_then(|gate| captures.get(gate.capture))
+        .map_or(0, |value| capture_hash(value))
 }
 
 /// The values a step captures, rendered as text; `None` if any is missing.

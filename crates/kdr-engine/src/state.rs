@@ -242,6 +242,10 @@ pub struct Partial {
     pub next: usize,
     pub start: Timestamp,
     pub captures: Vec<String>,
+    /// The [`capture_hash`](kdr_rules::compile::capture_hash) of the captured value the next
+    /// step's gate compares (0 without a gate): kept beside the partial, so a gate rules most
+    /// partials out without reading their captures.
+    pub gate_hash: u64,
     pub evidence: Vec<String>,
 }
 
@@ -454,6 +458,7 @@ mod tests {
             next,
             start: Timestamp(start),
             captures: vec![cap.to_string()],
+            gate_hash: kdr_rules::compile::capture_hash(cap),
             evidence: vec![],
         };
         seq.store(

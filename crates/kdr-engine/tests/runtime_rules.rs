@@ -108,13 +108,17 @@ fn connect(ip: &str, port: u16) -> RuntimeAction {
 
 const O_WRONLY_CREAT_TRUNC: u32 = 0o1101;
 
-fn alerts(events: &[Event]) -> Vec<String> {
+fn engine() -> Engine {
     let mut intel = IndicatorSet::shipped();
     intel.load(
         "test",
         "malware.test malware-source\n198.51.100.7 mining-pool\n",
     );
-    let mut engine = Engine::new(Arc::new(kdr_rules::load(&[]).unwrap()), intel);
+    Engine::new(Arc::new(kdr_rules::load(&[]).unwrap()), intel)
+}
+
+fn alerts(events: &[Event]) -> Vec<String> {
+    let mut engine = engine();
     let mut out = Vec::new();
     for e in events {
         engine.process(e, &mut out);
@@ -142,6 +146,48 @@ fn assert_raises(what: &str, events: &[Event], alert: &str) {
         got.iter().any(|a| a == alert),
         "{what}: expected {alert}, got {got:?}"
     );
+}
+
+#[test]
+fn intel_verdicts_remembered_per_program_stay_exact() {
+    // The same program twice (other pids), one naming no pool, one naming another pool:
+    // each judged as a fresh lookup would.
+    let listed = p("/opt/svc", &["svc", "-o", "pool.supportxmr.com:443"]);
+    let again = P {
+        pid: 101,
+        ..p("/opt/svc", &["svc", "-o", "pool.supportxmr.com:443"])
+    };
+    let clean = p("/opt/svc", &["svc", "-o", "example.org:443"]);
+    let other = p("/opt/svc", &["svc", "-o", "198.51.100.7:3333"]);
+    let mut engine = engine();
+    let mut out = Vec::new();
+    for (n, proc_) in [&listed, &again, &clean, &other, &clean]
+        .into_iter()
+        .enumerate()
+    {
+        engine.process(&exec(n as i64, proc_), &mut out);
+    }
+    engine.flush(&mut out);
+    let pools: Vec<_> = out
+        .iter()
+        .filter_map(|a| match a {
+            AlertEvent::Closed(a) if a.rule == "Mining pool named on the command line" => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pools.len(), 1, "{pools:?}");
+    assert_eq!(pools[0].count, 3);
+    assert!(
+        pools[0].reason.contains("supportxmr"),
+        "{}",
+        pools[0].reason
+    );
+    assert!(
+        pools[0].reason.contains("198.51.100.7"),
+        "{}",
+        pools[0].reason
+    );
+    assert!(engine.stats().program_hits >= 2);
 }
 
 #[test]

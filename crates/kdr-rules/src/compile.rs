@@ -1267,6 +1267,7 @@ impl CaptureGate {
         let mut probe = GateProbe {
             capture: self.capture,
             values: [""; GATE_VALUES],
+            hashes: [0; GATE_VALUES],
             len: 0,
             overflow: false,
         };
@@ -1288,12 +1289,22 @@ impl CaptureGate {
 /// Most field values a gate probe keeps; past it the probe admits everything.
 const GATE_VALUES: usize = 8;
 
-/// One event's values of a gate's fields.
+/// One event's values of a gate's fields, with their [`capture_hash`]es.
 pub struct GateProbe<'a> {
     capture: usize,
     values: [&'a str; GATE_VALUES],
+    hashes: [u64; GATE_VALUES],
     len: usize,
     overflow: bool,
+}
+
+/// The hash a gate compares first: a partial match keeps the one of the value its next step's
+/// gate compares, so most values it did not capture are told apart without reading text.
+pub fn capture_hash(value: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = rustc_hash::FxHasher::default();
+    value.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl<'a> GateProbe<'a> {
@@ -1301,19 +1312,29 @@ impl<'a> GateProbe<'a> {
         match self.values.get_mut(self.len) {
             Some(slot) => {
                 *slot = value;
+                self.hashes[self.len] = capture_hash(value);
                 self.len += 1;
             }
             None => self.overflow = true,
         }
     }
 
-    /// False when the gated condition cannot be true with these captures.
-    pub fn admits(&self, captures: &[String]) -> bool {
+    /// False when the gated condition cannot be true with these captures (`hash`: the
+    /// [`capture_hash`] of the gate's captured value).
+    pub fn admits(&self, captures: &[String], hash: u64) -> bool {
+        let hashes = &self.hashes[..self.len];
+        if !self.overflow && !hashes.contains(&hash) {
+            return false;
+        }
         let Some(captured) = captures.get(self.capture) else {
             // Not captured yet: the condition is unknown, never true.
             return false;
         };
-        self.overflow || self.values[..self.len].iter().any(|v| *v == captured)
+        self.overflow
+            || self.values[..self.len]
+                .iter()
+                .zip(hashes)
+                .any(|(v, h)| *h == hash && *v == captured)
     }
 }
 

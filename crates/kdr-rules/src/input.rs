@@ -138,6 +138,13 @@ impl<'a> Input<'a> {
         self.memo.candidates
     }
 
+    /// Names this runtime event's program (event type and process without pids, compared
+    /// exactly) for as long as the scratch lives: what only [process-only
+    /// fields](Field::reads_process_only) decide can be remembered under it.
+    pub fn program(&self) -> Option<u64> {
+        self.memo.program
+    }
+
     /// Which patterns of a shared scan this event's field holds, searched on first use; `None`
     /// when the event lacks the field.
     pub(crate) fn scanned(&self, scan: u32) -> Option<Found<'_>> {

@@ -110,6 +110,8 @@ struct Programs {
     entries: Vec<Program>,
     /// The entry of the event being evaluated, written back when the next one begins.
     current: Option<usize>,
+    /// The serial the next new entry gets.
+    next_serial: u64,
     stats: ProgramStats,
 }
 
@@ -126,6 +128,8 @@ pub struct ProgramStats {
 
 #[derive(Debug)]
 struct Program {
+    /// Names this entry, never reused: what others remember per program stays exact.
+    serial: u64,
     key: ProcessKey,
     results: Box<[u8]>,
     name_state: [u8; NAME_FIELDS.len()],
@@ -250,6 +254,10 @@ impl Scratch {
         if let Payload::Runtime(runtime) = &event.payload {
             self.recall_program(runtime);
         }
+        let program = self
+            .programs
+            .current
+            .map(|at| self.programs.entries[at].serial);
         let Scratch {
             tables,
             results,
@@ -270,6 +278,7 @@ impl Scratch {
             scan_state: Cell::from_mut(&mut **scan_state).as_slice_of_cells(),
             scan_bits: Cell::from_mut(&mut **scan_bits).as_slice_of_cells(),
             candidates,
+            program,
         }
     }
 
@@ -305,7 +314,9 @@ impl Scratch {
             programs.entries.clear();
             programs.by_hash.clear();
         }
+        programs.next_serial += 1;
         let program = Program {
+            serial: programs.next_serial,
             key: ProcessKey::of(runtime),
             results: vec![PENDING; self.tables.process_slots].into(),
             name_state: [PENDING; NAME_FIELDS.len()],
@@ -361,6 +372,8 @@ pub(crate) struct Memo<'a> {
     scan_state: &'a [Cell<u8>],
     scan_bits: &'a [Cell<u64>],
     pub(crate) candidates: &'a RefCell<Candidates>,
+    /// The serial of the event's program entry (runtime events).
+    pub(crate) program: Option<u64>,
 }
 
 impl Tri {
