@@ -598,3 +598,37 @@ fn programs_seen_before_are_judged_on_what_differs() {
         .collect();
     assert_eq!(opened.len(), 2, "{opened:?}");
 }
+
+/// A rule's trigger is remembered per program, so a rule that looks at what changes between
+/// one program's events (here the opened path) must be visited on each of them: three user
+/// rules scanning `fd.name`, and one program whose second open is the match.
+#[test]
+fn rules_on_the_opened_path_see_every_open_of_a_program() {
+    let dir = std::env::temp_dir().join(format!("kdr-path-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut text = String::new();
+    for word in ["alpha", "bravo", "charlie"] {
+        text.push_str(&format!(
+            "- rule: Opened a {word} file\n  alert: K8S.NODE_SensitiveFilesAccess\n  \
+             source: runtime\n  condition: evt.type = open and fd.name contains \"{word}\"\n  \
+             reason: \"%fd.name\"\n"
+        ));
+    }
+    std::fs::write(dir.join("paths.yaml"), text).unwrap();
+    let rules = kdr_rules::load(std::slice::from_ref(&dir)).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let mut engine = Engine::new(Arc::new(rules), IndicatorSet::shipped());
+    let cat = p("/bin/cat", &["cat"]);
+    let mut out = Vec::new();
+    engine.process(&event(1, &cat, open("/srv/plain.txt", 0), true), &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    engine.process(&event(2, &cat, open("/srv/bravo.txt", 0), true), &mut out);
+    let reasons: Vec<_> = out
+        .iter()
+        .filter_map(|a| match a {
+            AlertEvent::Opened(a) => Some(a.reason.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reasons, ["/srv/bravo.txt"]);
+}

@@ -142,8 +142,11 @@ fn trigger(expr: &Expr) -> Option<Vec<Atom>> {
             }])
         }
         // The scan ignores case: it finds a case-sensitive pattern too. Every regex match
-        // contains one of its required literals.
+        // contains one of its required literals. Only scans of process fields: the triggered
+        // rules are remembered per program, so a trigger must not read what changes between
+        // one program's events (a file path, a module name).
         Expr::Test(Test {
+            field,
             matcher:
                 Matcher::Scan { scan, patterns, .. }
                 | Matcher::Regex {
@@ -151,7 +154,7 @@ fn trigger(expr: &Expr) -> Option<Vec<Atom>> {
                     ..
                 },
             ..
-        }) => Some(
+        }) if field.reads_process_only() => Some(
             patterns
                 .iter()
                 .map(|&pattern| Atom::Pattern {
