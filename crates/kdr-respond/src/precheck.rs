@@ -86,19 +86,25 @@ impl fmt::Display for NetworkPlugin {
 /// with this flag set; the shipped manifests set it to false.
 const AWS_POLICY_AGENT_FLAG: &str = "--enable-network-policy=true";
 
-/// Whether one container argument turns the policy agent on, read as Go's flag parsers read a
-/// boolean flag: one or two dashes, bare (true) or `=` with one of Go's true spellings.
-fn enables_aws_policy_agent(arg: &str) -> bool {
-    let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
-        return false;
-    };
+/// What one container argument sets the policy agent to, read as Go's flag parsers read a
+/// boolean flag: one or two dashes, bare (true) or `=` with a value; `None` for other flags.
+fn aws_policy_agent_setting(arg: &str) -> Option<bool> {
+    let flag = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-'))?;
     match flag.split_once('=') {
-        None => flag == "enable-network-policy",
-        Some((name, value)) => {
-            name == "enable-network-policy"
-                && matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True")
+        None => (flag == "enable-network-policy").then_some(true),
+        Some(("enable-network-policy", value)) => {
+            Some(matches!(value, "1" | "t" | "T" | "true" | "TRUE" | "True"))
         }
+        Some(_) => None,
     }
+}
+
+/// Whether a container's arguments leave the policy agent on: the last setting wins, as in Go.
+fn enables_aws_policy_agent<'a>(args: impl IntoIterator<Item = &'a String>) -> bool {
+    args.into_iter()
+        .filter_map(|arg| aws_policy_agent_setting(arg))
+        .last()
+        == Some(true)
 }
 
 /// Where plugin pods are looked for: every plugin in kube-system; Calico's operator installs
@@ -420,8 +426,7 @@ fn judge_plugin_pod(plugin: NetworkPlugin, pod: &Pod) -> Result<Version, PluginP
     if plugin == NetworkPlugin::AwsNode {
         let agent_enabled = containers
             .iter()
-            .flat_map(|c| c.args.iter().flatten())
-            .any(|arg| enables_aws_policy_agent(arg));
+            .any(|c| enables_aws_policy_agent(c.args.iter().flatten()));
         if !agent_enabled {
             return Err(PluginProblem::PolicyAgentDisabled { found: version });
         }
@@ -602,7 +607,7 @@ mod tests {
             "--enable-network-policy=1",
             "--enable-network-policy=True",
         ] {
-            assert!(enables_aws_policy_agent(on), "{on}");
+            assert!(enables_aws_policy_agent(&[on.to_string()]), "{on}");
         }
         for off in [
             "--enable-network-policy=false",
@@ -612,8 +617,20 @@ mod tests {
             "--enable-network-policy-controller=true",
             "--enable-ipv6=true",
         ] {
-            assert!(!enables_aws_policy_agent(off), "{off}");
+            assert!(!enables_aws_policy_agent(&[off.to_string()]), "{off}");
         }
+        let last_wins = |args: &[&str]| {
+            enables_aws_policy_agent(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+        };
+        assert!(!last_wins(&[
+            "--enable-network-policy=true",
+            "--enable-ipv6=false",
+            "--enable-network-policy=false"
+        ]));
+        assert!(last_wins(&[
+            "--enable-network-policy=false",
+            "--enable-network-policy"
+        ]));
     }
 
     #[test]

@@ -139,7 +139,8 @@ fn put_opt_str<W: Write>(out: &mut W, key: &[u8], value: &Option<String>) -> io:
 // The writers below write the fields in the order, and with the names and skip rules, of
 // kdr-model's derived `Serialize` (the tests compare their bytes with serde_json's). Structs
 // are taken apart without `..` and enums matched without `_`, so that a field or variant added
-// to the model fails to compile here rather than go missing from the output.
+// to the model fails to compile here rather than go missing from the output. The exception is
+// the action: kinds other than exec, exit and the network ones are rare and go through serde.
 
 fn write_event<W: Write>(
     out: &mut W,
