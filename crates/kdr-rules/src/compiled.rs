@@ -281,7 +281,8 @@ impl Rules {
     /// The runtime rules an event of type `key` visits, into `out` (replaced): those that
     /// can match it; `under_way`: the sequence rules holding partial matches. Worked out once
     /// per program (event type and process, [`ProcessKey`](crate::memo::ProcessKey)): the
-    /// rules whose trigger holds, less those that what the program is already rules out.
+    /// rules whose trigger holds, less those that what the program is already rules out;
+    /// triggers on per-event fields (the path an open names) are looked up on each event.
     pub fn runtime_candidates(
         &self,
         key: &str,
@@ -296,16 +297,25 @@ impl Rules {
         let mut program = input.program_candidates().borrow_mut();
         if !program.known {
             triggers.triggered(input, out);
-            program.rules = RuleBits::default();
-            for index in out.iter() {
-                if !self.rules[index].refuted_by_program(input) {
-                    program.rules.insert(index);
+            let mut rules = RuleBits::default();
+            let mut per_event = RuleBits::default();
+            for (from, into) in [
+                (&*out, &mut rules),
+                (triggers.event_routed(), &mut per_event),
+            ] {
+                for index in from.iter() {
+                    if !self.rules[index].refuted_by_program(input) {
+                        into.insert(index);
+                    }
                 }
             }
+            program.rules = rules;
+            program.per_event = per_event;
             program.known = true;
             program.new = true;
         }
         out.assign(&program.rules);
+        triggers.add_event_triggered(input, &program.per_event, out);
         triggers.add_under_way(under_way, out);
     }
 

@@ -98,6 +98,8 @@ pub(crate) struct Candidates {
     /// Worked out during this event: kept for the program when the event ends.
     pub(crate) new: bool,
     pub(crate) rules: RuleBits,
+    /// Rules reached through per-event triggers that the program does not rule out.
+    pub(crate) per_event: RuleBits,
 }
 
 /// Most programs remembered; past it the table starts over (counted).
@@ -136,7 +138,8 @@ struct Program {
     name_bits: Box<[u64]>,
     scan_state: Box<[u8]>,
     scan_bits: Box<[u64]>,
-    candidates: Option<RuleBits>,
+    /// [`Candidates::rules`] and [`Candidates::per_event`], once worked out.
+    candidates: Option<(RuleBits, RuleBits)>,
 }
 
 /// Everything process-only fields read ([`Field::reads_process_only`]): the event type and
@@ -299,10 +302,11 @@ impl Scratch {
                     self.scan_bits[scan.words.clone()]
                         .copy_from_slice(&program.scan_bits[scan.kept.clone()]);
                 }
-                if let Some(rules) = &program.candidates {
+                if let Some((rules, per_event)) = &program.candidates {
                     let candidates = self.candidates.get_mut();
                     candidates.known = true;
                     candidates.rules.assign(rules);
+                    candidates.per_event.assign(per_event);
                 }
                 programs.current = Some(at);
                 return;
@@ -357,7 +361,7 @@ impl Scratch {
         }
         let candidates = self.candidates.get_mut();
         if candidates.new {
-            program.candidates = Some(candidates.rules.clone());
+            program.candidates = Some((candidates.rules.clone(), candidates.per_event.clone()));
         }
     }
 }

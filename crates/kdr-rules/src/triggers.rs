@@ -91,8 +91,13 @@ pub(crate) fn set_bits(word: u64, base: usize) -> impl Iterator<Item = usize> {
 enum Atom {
     /// Some name of name field `field` (an index into [`NAME_FIELDS`]) is in `class`.
     Name { field: usize, class: u32 },
-    /// Shared scan `scan` found pattern `pattern`.
-    Pattern { scan: u32, pattern: u32 },
+    /// Shared scan `scan` found pattern `pattern`; `per_event` when the scanned field is not
+    /// the process's (a file path, a module name), so its result is not the program's.
+    Pattern {
+        scan: u32,
+        pattern: u32,
+        per_event: bool,
+    },
 }
 
 /// What establishing an atom takes, once per event for all atoms of the kind.
@@ -142,9 +147,7 @@ fn trigger(expr: &Expr) -> Option<Vec<Atom>> {
             }])
         }
         // The scan ignores case: it finds a case-sensitive pattern too. Every regex match
-        // contains one of its required literals. Only scans of process fields: the triggered
-        // rules are remembered per program, so a trigger must not read what changes between
-        // one program's events (a file path, a module name).
+        // contains one of its required literals.
         Expr::Test(Test {
             field,
             matcher:
@@ -154,12 +157,13 @@ fn trigger(expr: &Expr) -> Option<Vec<Atom>> {
                     ..
                 },
             ..
-        }) if field.reads_process_only() => Some(
+        }) => Some(
             patterns
                 .iter()
                 .map(|&pattern| Atom::Pattern {
                     scan: *scan,
                     pattern,
+                    per_event: !field.reads_process_only(),
                 })
                 .collect(),
         ),
@@ -209,8 +213,13 @@ pub(crate) struct TypeTriggers {
     sequences: RuleBits,
     /// By name field (index into [`NAME_FIELDS`]), then class.
     by_class: [Vec<RuleBits>; NAME_FIELDS.len()],
-    /// By scan, then pattern.
+    /// By scan of a process field, then pattern.
     by_pattern: FxHashMap<u32, Vec<RuleBits>>,
+    /// By scan of a per-event field, then pattern: looked up on every event, since what the
+    /// program visits is remembered across its events.
+    by_event_pattern: FxHashMap<u32, Vec<RuleBits>>,
+    /// Every rule in `by_event_pattern`.
+    event_routed: RuleBits,
 }
 
 /// Collects the rules of one event type, then decides which facts pay for themselves.
@@ -276,8 +285,18 @@ impl TriggerBuilder {
             for atom in atoms {
                 let (list, at) = match atom {
                     Atom::Name { field, class } => (&mut self.triggers.by_class[field], class),
-                    Atom::Pattern { scan, pattern } => {
-                        (self.triggers.by_pattern.entry(scan).or_default(), pattern)
+                    Atom::Pattern {
+                        scan,
+                        pattern,
+                        per_event,
+                    } => {
+                        let by_pattern = if per_event {
+                            self.triggers.event_routed.insert(index);
+                            &mut self.triggers.by_event_pattern
+                        } else {
+                            &mut self.triggers.by_pattern
+                        };
+                        (by_pattern.entry(scan).or_default(), pattern)
                     }
                 };
                 let at = at as usize;
@@ -292,8 +311,8 @@ impl TriggerBuilder {
 }
 
 impl TypeTriggers {
-    /// The rules `input` visits into `out` (replaced), sequences under way aside: those
-    /// without a trigger and those whose trigger holds.
+    /// The rules `input`'s program visits into `out` (replaced), sequences under way and
+    /// per-event triggers aside: those without a trigger and those whose trigger holds.
     pub(crate) fn triggered(&self, input: &Input<'_>, out: &mut RuleBits) {
         out.assign(&self.always);
         for (field, by_class) in self.by_class.iter().enumerate() {
@@ -311,6 +330,29 @@ impl TypeTriggers {
                 found.for_each(|pattern| {
                     if let Some(rules) = by_pattern.get(pattern) {
                         out.union_with(rules);
+                    }
+                });
+            }
+        }
+    }
+
+    /// The rules reached through a per-event trigger (a scan of the path, say).
+    pub(crate) fn event_routed(&self) -> &RuleBits {
+        &self.event_routed
+    }
+
+    /// Adds to `out` the rules of `allowed` whose per-event trigger holds for `input`.
+    pub(crate) fn add_event_triggered(
+        &self,
+        input: &Input<'_>,
+        allowed: &RuleBits,
+        out: &mut RuleBits,
+    ) {
+        for (scan, by_pattern) in &self.by_event_pattern {
+            if let Some(found) = input.scanned(*scan) {
+                found.for_each(|pattern| {
+                    if let Some(rules) = by_pattern.get(pattern) {
+                        out.union_with_both(rules, allowed);
                     }
                 });
             }
