@@ -107,4 +107,8 @@ fn main() {
         "alerts opened per pass:      {:>12}   (repeats folded into them: {})",
         stats.alerts_opened, stats.repeats_folded
     );
+    println!(
+        "programs known / new:        {:>12} / {}   (forgotten to stay bounded: {})",
+        stats.program_hits, stats.program_misses, stats.programs_evicted
+    );
 }
