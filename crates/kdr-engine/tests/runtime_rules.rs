@@ -161,9 +161,12 @@ fn intel_verdicts_remembered_per_program_stay_exact() {
     let other = p("/opt/svc", &["svc", "-o", "198.51.100.7:3333"]);
     let mut engine = engine();
     let mut out = Vec::new();
-    for (n, proc_) in [&listed, &again, &clean, &other, &clean]
-        .into_iter()
-        .enumerate()
+    // A program is remembered from its second event on: each is seen at least three times.
+    for (n, proc_) in [
+        &listed, &again, &again, &clean, &other, &clean, &clean, &other, &other,
+    ]
+    .into_iter()
+    .enumerate()
     {
         engine.process(&exec(n as i64, proc_), &mut out);
     }
@@ -176,7 +179,7 @@ fn intel_verdicts_remembered_per_program_stay_exact() {
         })
         .collect();
     assert_eq!(pools.len(), 1, "{pools:?}");
-    assert_eq!(pools[0].count, 3);
+    assert_eq!(pools[0].count, 6);
     assert!(
         pools[0].reason.contains("supportxmr"),
         "{}",
@@ -187,7 +190,7 @@ fn intel_verdicts_remembered_per_program_stay_exact() {
         "{}",
         pools[0].reason
     );
-    assert!(engine.stats().program_hits >= 2);
+    assert_eq!(engine.stats().program_hits, 3);
 }
 
 #[test]
@@ -601,7 +604,8 @@ fn programs_seen_before_are_judged_on_what_differs() {
 
 /// A rule's trigger is remembered per program, so a rule that looks at what changes between
 /// one program's events (here the opened path) must be visited on each of them: three user
-/// rules scanning `fd.name`, and one program whose second open is the match.
+/// rules scanning `fd.name`, and one program whose third open is the match (a program is
+/// remembered from its second event on).
 #[test]
 fn rules_on_the_opened_path_see_every_open_of_a_program() {
     let dir = std::env::temp_dir().join(format!("kdr-path-rules-{}", std::process::id()));
@@ -620,9 +624,15 @@ fn rules_on_the_opened_path_see_every_open_of_a_program() {
     let mut engine = Engine::new(Arc::new(rules), IndicatorSet::shipped());
     let cat = p("/bin/cat", &["cat"]);
     let mut out = Vec::new();
-    engine.process(&event(1, &cat, open("/srv/plain.txt", 0), true), &mut out);
+    for time in [1, 2] {
+        engine.process(
+            &event(time, &cat, open("/srv/plain.txt", 0), true),
+            &mut out,
+        );
+    }
     assert!(out.is_empty(), "{out:?}");
-    engine.process(&event(2, &cat, open("/srv/bravo.txt", 0), true), &mut out);
+    engine.process(&event(3, &cat, open("/srv/bravo.txt", 0), true), &mut out);
+    assert_eq!(engine.stats().program_hits, 1);
     let reasons: Vec<_> = out
         .iter()
         .filter_map(|a| match a {
