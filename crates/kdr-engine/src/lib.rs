@@ -225,6 +225,14 @@ impl Engine {
             self.watermark = event.time;
             self.close_expired(out);
         }
+        if let Payload::Runtime(runtime) = &event.payload {
+            if !self
+                .rules
+                .runtime_type_has_rules(runtime.action.type_name())
+            {
+                return;
+            }
+        }
         self.key_hashes.fill(KeyHash::Pending);
         let mut scratch = match self.scratch.take() {
             Some(scratch) => scratch,

@@ -642,3 +642,44 @@ fn rules_on_the_opened_path_see_every_open_of_a_program() {
         .collect();
     assert_eq!(reasons, ["/srv/bravo.txt"]);
 }
+
+/// No shipped rule looks at `exit` events, so the engine passes them by; a user rule on them
+/// makes them visited again.
+#[test]
+fn event_types_without_rules_are_passed_by_until_a_rule_names_them() {
+    let killed = |n| {
+        event(
+            n,
+            &p("/opt/job", &["job"]),
+            RuntimeAction::Exit { code: 137 },
+            true,
+        )
+    };
+    let mut shipped = engine();
+    let mut out = Vec::new();
+    shipped.process(&killed(1), &mut out);
+    shipped.flush(&mut out);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(shipped.stats().program_misses, 0, "the exit was evaluated");
+
+    let dir = std::env::temp_dir().join(format!("kdr-exit-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("exit.yaml"),
+        "- rule: Job killed\n  alert: K8S.NODE_SuspectProcessTermination\n  source: runtime\n  \
+         condition: evt.type = exit and evt.exit.code = 137\n  reason: \"%proc.exepath\"\n",
+    )
+    .unwrap();
+    let rules = kdr_rules::load(std::slice::from_ref(&dir)).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let mut extended = Engine::new(Arc::new(rules), IndicatorSet::shipped());
+    extended.process(&killed(1), &mut out);
+    let raised: Vec<_> = out
+        .iter()
+        .filter_map(|a| match a {
+            AlertEvent::Opened(a) => Some(a.rule.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(raised, ["Job killed"]);
+}

@@ -278,6 +278,15 @@ impl Rules {
         Scratch::new(Arc::clone(&self.tables))
     }
 
+    /// Whether any runtime rule can visit an event of type `key` (`exit` events, say, may
+    /// have none): an event no rule visits needs no evaluation at all.
+    pub fn runtime_type_has_rules(&self, key: &str) -> bool {
+        self.runtime_triggers
+            .get(key)
+            .unwrap_or(&self.runtime_other)
+            .has_rules()
+    }
+
     /// The runtime rules an event of type `key` visits, into `out` (replaced): those that
     /// can match it; `under_way`: the sequence rules holding partial matches. Worked out once
     /// per program (event type and process, [`ProcessKey`](crate::memo::ProcessKey)): the

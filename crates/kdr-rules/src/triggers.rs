@@ -220,6 +220,8 @@ pub(crate) struct TypeTriggers {
     by_event_pattern: FxHashMap<u32, Vec<RuleBits>>,
     /// Every rule in `by_event_pattern`.
     event_routed: RuleBits,
+    /// Whether any rule can visit an event of this type.
+    has_rules: bool,
 }
 
 /// Collects the rules of one event type, then decides which facts pay for themselves.
@@ -233,6 +235,7 @@ pub(crate) struct TriggerBuilder {
 impl TriggerBuilder {
     /// Adds rule `index`; `sequence` for sequence rules.
     pub(crate) fn add(&mut self, index: usize, route: Route<'_>, sequence: bool) {
+        self.triggers.has_rules = true;
         if sequence {
             self.triggers.sequences.insert(index);
         }
@@ -357,6 +360,11 @@ impl TypeTriggers {
                 });
             }
         }
+    }
+
+    /// Whether any rule can visit an event of this type.
+    pub(crate) fn has_rules(&self) -> bool {
+        self.has_rules
     }
 
     /// Adds to `out` the sequence rules of this type that hold partial matches (`under_way`).
