@@ -683,3 +683,67 @@ fn event_types_without_rules_are_passed_by_until_a_rule_names_them() {
         .collect();
     assert_eq!(raised, ["Job killed"]);
 }
+
+/// String comparisons on the opened path (`=`, `in`, `startswith`, `endswith`, `pmatch`,
+/// `glob`) route their rules by the path's literals: each rule still sees exactly the opens
+/// it matches, case and all, on every open of one long-running program.
+#[test]
+fn rules_routed_by_path_literals_match_exactly() {
+    let dir = std::env::temp_dir().join(format!("kdr-literal-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut text = String::new();
+    for (name, test) in [
+        ("equal", "fd.name = /srv/one/exact.key"),
+        ("listed", "fd.name in (/srv/two/a.key, /srv/two/b.key)"),
+        ("prefix", "fd.name startswith /srv/three/"),
+        ("suffix", "fd.name endswith .vault"),
+        ("tree", "fd.name pmatch (/srv/four)"),
+        ("globbed", "fd.name glob \"/srv/*/five-?.pem\""),
+    ] {
+        text.push_str(&format!(
+            "- rule: Opened {name}\n  alert: K8S.NODE_SensitiveFilesAccess\n  \
+             source: runtime\n  condition: evt.type = open and {test}\n  reason: \"%fd.name\"\n  \
+             dedup: [fd.name]\n"
+        ));
+    }
+    std::fs::write(dir.join("literals.yaml"), text).unwrap();
+    let rules = kdr_rules::load(std::slice::from_ref(&dir)).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let mut engine = Engine::new(Arc::new(rules), IndicatorSet::shipped());
+    let server = p("/usr/sbin/fileserver", &["fileserver"]);
+    let opens = [
+        ("/var/cache/plain.txt", None),
+        ("/var/cache/other.txt", None),
+        ("/srv/one/exact.key", Some("Opened equal")),
+        ("/srv/one/exact.keys", None),
+        ("/SRV/ONE/EXACT.KEY", None),
+        ("/srv/two/b.key", Some("Opened listed")),
+        ("/srv/two/c.key", None),
+        ("/srv/three/x", Some("Opened prefix")),
+        ("/data/srv/three/x", None),
+        ("/etc/app.vault", Some("Opened suffix")),
+        ("/etc/app.vault.bak", None),
+        ("/srv/four/deep/file", Some("Opened tree")),
+        ("/srv/fourth", None),
+        ("/srv/any/five-1.pem", Some("Opened globbed")),
+        ("/srv/any/five-10.pem", None),
+    ];
+    let mut out = Vec::new();
+    for (n, (path, expected)) in opens.iter().enumerate() {
+        out.clear();
+        engine.process(&event(n as i64, &server, open(path, 0), true), &mut out);
+        let raised: Vec<_> = out
+            .iter()
+            .filter_map(|a| match a {
+                AlertEvent::Opened(a) if a.rule.starts_with("Opened ") => Some(a.rule.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            raised,
+            expected.iter().copied().collect::<Vec<_>>(),
+            "{path}"
+        );
+    }
+    assert!(engine.stats().program_hits > 10);
+}
