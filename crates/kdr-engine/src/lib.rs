@@ -54,9 +54,11 @@ pub struct EngineStats {
     /// Baseline and window keys dropped to stay within memory bounds.
     pub state_evictions: u64,
     /// Runtime events whose program (event type and process) the rules' memory knew, and
-    /// those it did not; programs it forgot to stay within bounds.
+    /// those it did not (of which, programs seen for the first time, not remembered);
+    /// programs it forgot to stay within bounds.
     pub program_hits: u64,
     pub program_misses: u64,
+    pub programs_first_seen: u64,
     pub programs_evicted: u64,
     /// Threat-intelligence verdicts on process-only fields forgotten to stay within bounds.
     pub intel_verdicts_evicted: u64,
@@ -209,6 +211,7 @@ impl Engine {
             let programs = scratch.program_stats();
             stats.program_hits = programs.hits;
             stats.program_misses = programs.misses;
+            stats.programs_first_seen = programs.first_seen;
             stats.programs_evicted = programs.evicted;
         }
         stats
@@ -221,6 +224,14 @@ impl Engine {
         if event.time > self.watermark {
             self.watermark = event.time;
             self.close_expired(out);
+        }
+        if let Payload::Runtime(runtime) = &event.payload {
+            if !self
+                .rules
+                .runtime_type_has_rules(runtime.action.type_name())
+            {
+                return;
+            }
         }
         self.key_hashes.fill(KeyHash::Pending);
         let mut scratch = match self.scratch.take() {

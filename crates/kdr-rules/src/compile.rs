@@ -76,6 +76,10 @@ pub struct Test {
     pub all: bool,
     /// Where the result is kept for the current event (shared by identical tests).
     pub slot: Slot,
+    /// For string comparisons (`=`, `in`, `startswith`, `endswith`, `pmatch`, `glob`): the
+    /// field's shared scan and its patterns one of which the field contains whenever the
+    /// test is true, so a rule can be reached through them ([`triggers`](crate::triggers)).
+    pub(crate) required: Option<(u32, Vec<u32>)>,
 }
 
 #[derive(Debug)]
@@ -846,6 +850,12 @@ impl Scope<'_> {
             }
             (other, _) => other,
         };
+        // The event type picks the rules before any trigger: its literals would tell nothing.
+        let required =
+            (field.info().ty == FieldType::Str && !names_test && field != Field::EvtType)
+                .then(|| literals_required(&matcher, values))
+                .flatten()
+                .map(|literals| interner.scan(field, &arg, &literals));
         // `!=` is a negated `=`: both share the test.
         let op = op.map(|op| if op == Op::Ne { Op::Eq } else { op });
         let slot = interner.slot(SlotKey::Test {
@@ -861,6 +871,7 @@ impl Scope<'_> {
             matcher,
             all,
             slot,
+            required,
         }
     }
 
@@ -1153,6 +1164,32 @@ fn string_matcher(op: Op, values: &[String]) -> Result<Matcher, String> {
             return Err(format!("`{}` compares numbers, not strings", op.name()))
         }
     })
+}
+
+/// Literals one of which a text that a string comparison accepts contains: its values, or
+/// for globs of literals, `*` and `?` the longest literal run of each; `None` for other
+/// matchers, when a literal is shorter than three bytes (found almost anywhere), and past
+/// [`MAX_REQUIRED_LITERALS`].
+fn literals_required(matcher: &Matcher, values: &[String]) -> Option<Vec<String>> {
+    let literals: Vec<String> = match matcher {
+        Matcher::StrEq(_)
+        | Matcher::StrIn(_)
+        | Matcher::StartsWith(_)
+        | Matcher::EndsWith(_)
+        | Matcher::PathPrefix(_) => values.to_vec(),
+        Matcher::Glob(globs) if globs.all_simple() => values
+            .iter()
+            .map(|glob| {
+                glob.split(['*', '?'])
+                    .max_by_key(|run| run.len())
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect(),
+        _ => return None,
+    };
+    (literals.len() <= MAX_REQUIRED_LITERALS && literals.iter().all(|l| l.len() >= 3))
+        .then_some(literals)
 }
 
 /// Literals one of which every match of any of `patterns` contains (the prefixes, or else

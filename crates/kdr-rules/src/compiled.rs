@@ -278,6 +278,15 @@ impl Rules {
         Scratch::new(Arc::clone(&self.tables))
     }
 
+    /// Whether any runtime rule can visit an event of type `key` (`exit` events, say, may
+    /// have none): an event no rule visits needs no evaluation at all.
+    pub fn runtime_type_has_rules(&self, key: &str) -> bool {
+        self.runtime_triggers
+            .get(key)
+            .unwrap_or(&self.runtime_other)
+            .has_rules()
+    }
+
     /// The runtime rules an event of type `key` visits, into `out` (replaced): those that
     /// can match it; `under_way`: the sequence rules holding partial matches. Worked out once
     /// per program (event type and process, [`ProcessKey`](crate::memo::ProcessKey)): the
@@ -297,22 +306,29 @@ impl Rules {
         let mut program = input.program_candidates().borrow_mut();
         if !program.known {
             triggers.triggered(input, out);
-            let mut rules = RuleBits::default();
-            let mut per_event = RuleBits::default();
-            for (from, into) in [
-                (&*out, &mut rules),
-                (triggers.event_routed(), &mut per_event),
-            ] {
-                for index in from.iter() {
-                    if !self.rules[index].refuted_by_program(input) {
-                        into.insert(index);
+            if input.program().is_some() {
+                let mut rules = RuleBits::default();
+                let mut per_event = RuleBits::default();
+                for (from, into) in [
+                    (&*out, &mut rules),
+                    (triggers.event_routed(), &mut per_event),
+                ] {
+                    for index in from.iter() {
+                        if !self.rules[index].refuted_by_program(input) {
+                            into.insert(index);
+                        }
                     }
                 }
+                program.rules = rules;
+                program.per_event = per_event;
+                program.new = true;
+            } else {
+                // A program not remembered: ruling rules out first would cost what
+                // visiting them costs, for this one event.
+                program.rules.assign(out);
+                program.per_event.assign(triggers.event_routed());
             }
-            program.rules = rules;
-            program.per_event = per_event;
             program.known = true;
-            program.new = true;
         }
         out.assign(&program.rules);
         triggers.add_event_triggered(input, &program.per_event, out);

@@ -54,6 +54,13 @@ impl Globs {
 }
 
 /// Literals, `*` and `?` only.
+impl Globs {
+    /// Whether every pattern is of literals, `*` and `?` only.
+    pub(crate) fn all_simple(&self) -> bool {
+        self.others.is_none()
+    }
+}
+
 fn is_simple(pattern: &str) -> bool {
     !pattern.contains("**") && !pattern.contains(['[', ']', '{', '}', '\\'])
 }

@@ -8,7 +8,9 @@
 //! on [process-only fields](Field::reads_process_only), the name bitsets, the scans of such
 //! fields, the rules worth visiting) is also remembered across events, per program, in a
 //! bounded table: a node runs the same programs over and over, and an event of a program seen
-//! before starts with all of it known. Keys are compared exactly, never trusted by hash.
+//! before starts with all of it known. Keys are compared exactly, never trusted by hash. A
+//! program gets an entry when it comes back, not on its first event: many command lines run
+//! once (a compiler on one file) and would only cost a copy of their key.
 
 use std::cell::{Cell, RefCell};
 use std::hash::{Hash, Hasher};
@@ -105,11 +107,18 @@ pub(crate) struct Candidates {
 /// Most programs remembered; past it the table starts over (counted).
 const MAX_PROGRAMS: usize = 4096;
 
+/// Slots of the table of program hashes seen once ([`Programs::seen_once`]).
+const SEEN_ONCE_SLOTS: usize = 8192;
+
 /// What is remembered per program, and which program the current event runs.
 #[derive(Debug, Default)]
 struct Programs {
     by_hash: FxHashMap<u64, usize>,
     entries: Vec<Program>,
+    /// Hashes of programs seen once, by slot (a later hash may take a slot over). A program
+    /// gets an entry only when it comes back: a command line seen once (a compiler on one
+    /// source file) would cost a copy of its key and push others out, for nothing.
+    seen_once: Box<[u64]>,
     /// The entry of the event being evaluated, written back when the next one begins.
     current: Option<usize>,
     /// The serial the next new entry gets.
@@ -124,6 +133,9 @@ pub struct ProgramStats {
     pub hits: u64,
     /// Events whose program was not (or whose entry a hash collision took).
     pub misses: u64,
+    /// Of the misses, programs seen for the first time (as far as the table of hashes seen
+    /// once tells): not remembered.
+    pub first_seen: u64,
     /// Programs forgotten to stay within bounds.
     pub evicted: u64,
 }
@@ -313,6 +325,16 @@ impl Scratch {
             }
         }
         programs.stats.misses += 1;
+        if programs.seen_once.is_empty() {
+            programs.seen_once = vec![0; SEEN_ONCE_SLOTS].into();
+        }
+        // The top bits choose the slot: the map above already spends the low ones.
+        let slot = (hash >> 51) as usize % SEEN_ONCE_SLOTS;
+        if programs.seen_once[slot] != hash {
+            programs.seen_once[slot] = hash;
+            programs.stats.first_seen += 1;
+            return;
+        }
         if programs.entries.len() >= MAX_PROGRAMS {
             programs.stats.evicted += programs.entries.len() as u64;
             programs.entries.clear();
