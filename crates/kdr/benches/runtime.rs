@@ -108,7 +108,7 @@ fn main() {
         stats.alerts_opened, stats.repeats_folded
     );
     println!(
-        "programs known / new:        {:>12} / {}   (forgotten to stay bounded: {})",
-        stats.program_hits, stats.program_misses, stats.programs_evicted
+        "programs known / not:        {:>12} / {}   (first seen, not kept: {}; forgotten to stay bounded: {})",
+        stats.program_hits, stats.program_misses, stats.programs_first_seen, stats.programs_evicted
     );
 }
