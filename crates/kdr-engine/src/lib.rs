@@ -111,11 +111,14 @@ pub struct Engine {
     under_way: RuleBits,
     /// This event's sequence key hashes, by key id.
     key_hashes: Vec<KeyHash>,
-    /// The rules' per-event working memory; taken out while an event is evaluated.
-    scratch: Option<Scratch>,
+    /// The rules' per-event working memory; taken out while an event is evaluated (boxed, so
+    /// that moves only a pointer).
+    scratch: Option<Box<Scratch>>,
     /// Intel rules' verdicts on process-only fields, by (program, rule): the detail text of a
     /// hit, or `None`.
     intel_verdicts: FxHashMap<(u64, usize), Option<String>>,
+    /// Reused buffers for a burst observation's key and value ([`encode_fields`]).
+    burst_buffers: (Vec<u8>, Vec<u8>),
     /// Reused buffers for the dedup key and reason of a detection.
     dedup_key: String,
     reason: String,
@@ -179,8 +182,9 @@ impl Engine {
             candidates: RuleBits::default(),
             under_way: RuleBits::default(),
             key_hashes,
-            scratch: Some(rules.scratch()),
+            scratch: Some(Box::new(rules.scratch())),
             intel_verdicts: FxHashMap::default(),
+            burst_buffers: (Vec::new(), Vec::new()),
             dedup_key: String::new(),
             reason: String::new(),
             rules,
@@ -228,7 +232,7 @@ impl Engine {
             None => {
                 // A new scratch numbers programs afresh.
                 self.intel_verdicts.clear();
-                self.rules.scratch()
+                Box::new(self.rules.scratch())
             }
         };
         let input = Input::new(event, &mut scratch);
@@ -349,26 +353,33 @@ impl Engine {
                 if !passes(rule.condition.as_ref()) || excepted(rule, input) {
                     return false;
                 }
-                let Some(k) = join_fields(key, input) else {
+                // Key and value are encoded into reused buffers: no allocation per event.
+                let (key_buffer, value_buffer) = &mut self.burst_buffers;
+                key_buffer.clear();
+                if !encode_fields(key, input, key_buffer) {
                     return false;
-                };
+                }
                 let value = if distinct.is_empty() {
                     None
                 } else {
-                    match join_fields(distinct, input) {
-                        Some(v) => Some(v),
-                        None => return false,
+                    value_buffer.clear();
+                    if !encode_fields(distinct, input, value_buffer) {
+                        return false;
                     }
+                    Some(value_buffer.as_slice())
                 };
                 let RuleState::Burst(bursts) = &mut self.state[index] else {
                     return false;
                 };
                 if let Some((count, sample)) =
-                    bursts.observe(&k, value.as_deref(), time, *window, *threshold)
+                    bursts.observe(key_buffer, value, time, *window, *threshold)
                 {
                     let detail = if distinct.is_empty() {
                         format!("{count} events within the window")
                     } else {
+                        let mut sample: Vec<String> =
+                            sample.iter().map(|value| decode_fields(value)).collect();
+                        sample.sort_unstable();
                         format!(
                             "{count} distinct: {}",
                             sample.join(", ").replace('\u{1f}', " ")
@@ -394,32 +405,18 @@ impl Engine {
                 if sequences.is_empty() && !starts {
                     return false;
                 }
-                // Each later step without captures: a step that is false whatever was
-                // captured cannot advance anything.
-                let mut results = [Tri::False; MAX_STEPS];
-                for (result, step) in results.iter_mut().zip(steps).skip(1) {
-                    *result = step.condition.eval(input);
-                }
-                if !starts && results.iter().all(|r| *r == Tri::False) {
+                // The key first: an event that does not start the sequence can only advance
+                // partial matches of its own key, and most keys hold none.
+                let Some(k) = self
+                    .key_hashes
+                    .get_mut(*key_id)
+                    .and_then(|slot| key_hash(slot, key, input))
+                else {
                     return false;
-                }
-                if excepted(rule, input) {
-                    return false;
-                }
-                let k = match self.key_hashes.get(*key_id).copied() {
-                    Some(KeyHash::Hash(k)) => k,
-                    Some(KeyHash::Missing) => return false,
-                    _ => {
-                        let hash = hash_fields(key, input);
-                        if let Some(slot) = self.key_hashes.get_mut(*key_id) {
-                            *slot = hash.map_or(KeyHash::Missing, KeyHash::Hash);
-                        }
-                        match hash {
-                            Some(k) => k,
-                            None => return false,
-                        }
-                    }
                 };
+                // Each later step without captures, evaluated once and only for a partial
+                // match waiting on it: a step false whatever was captured advances nothing.
+                let mut results: [Option<Tri>; MAX_STEPS] = [None; MAX_STEPS];
                 // The gates' field values, read once per step.
                 let mut probes: [Option<GateProbe>; MAX_STEPS] = Default::default();
                 let mut advances = |partial: &state::Partial| {
@@ -429,12 +426,16 @@ impl Engine {
                             .get_or_insert_with(|| gate.probe(input))
                             .admits(&partial.captures, partial.gate_hash)
                     };
-                    results.get(partial.next).is_some_and(|r| *r != Tri::False)
-                        && step.gate.as_ref().is_none_or(gated)
+                    results.get_mut(partial.next).is_some_and(|result| {
+                        *result.get_or_insert_with(|| step.condition.eval(input)) != Tri::False
+                    }) && step.gate.as_ref().is_none_or(gated)
                         && step.condition.eval_with(input, &partial.captures) == Tri::True
                 };
                 // Most events advance nothing: then the state stays as it is, untouched.
                 if !starts && !sequences.live(k, time, *window).any(&mut advances) {
+                    return false;
+                }
+                if excepted(rule, input) {
                     return false;
                 }
                 let partials = sequences.take(k, time, *window);
@@ -785,6 +786,18 @@ fn capture(fields: &[FieldSel], input: &Input<'_>) -> Option<Vec<String>> {
     Some(values)
 }
 
+/// This event's hash of a sequence key, computed on first use and kept in `slot` for the
+/// other sequences sharing the key; `None` if a key field is missing.
+fn key_hash(slot: &mut KeyHash, fields: &[FieldSel], input: &Input<'_>) -> Option<u64> {
+    if let KeyHash::Pending = slot {
+        *slot = hash_fields(fields, input).map_or(KeyHash::Missing, KeyHash::Hash);
+    }
+    match slot {
+        KeyHash::Hash(hash) => Some(*hash),
+        _ => None,
+    }
+}
+
 /// A 64-bit hash of several fields' values (sequence keys); `None` if any is missing.
 fn hash_fields(fields: &[FieldSel], input: &Input<'_>) -> Option<u64> {
     use std::hash::{Hash, Hasher};
@@ -804,6 +817,78 @@ fn hash_fields(fields: &[FieldSel], input: &Input<'_>) -> Option<u64> {
         0xffu8.hash(&mut hasher);
     }
     Some(hasher.finish())
+}
+
+/// Tags of [`encode_fields`]: what kind of value follows.
+const ENCODED_STR: u8 = 0;
+const ENCODED_INT: u8 = 1;
+const ENCODED_BOOL: u8 = 2;
+const ENCODED_LIST: u8 = 3;
+
+/// Appends an exact encoding of several fields' values (burst keys and values): each value is
+/// its kind, then its length where it varies, then its bytes, so different values never
+/// encode alike and numbers need no formatting. False if any is missing (what was appended is
+/// then incomplete). [`decode_fields`] renders it as [`write_fields`] would.
+fn encode_fields(fields: &[FieldSel], input: &Input<'_>, out: &mut Vec<u8>) -> bool {
+    fn text(out: &mut Vec<u8>, tag: u8, text: &str) {
+        out.push(tag);
+        out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
+    }
+    for (field, arg) in fields {
+        match field.extract(arg, input) {
+            Val::Missing => return false,
+            Val::Str(s) => text(out, ENCODED_STR, s),
+            Val::Int(n) => {
+                out.push(ENCODED_INT);
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+            Val::Bool(b) => out.extend_from_slice(&[ENCODED_BOOL, u8::from(b)]),
+            list => {
+                let mut rendered = String::new();
+                write_value(&mut rendered, list);
+                text(out, ENCODED_LIST, &rendered);
+            }
+        }
+    }
+    true
+}
+
+/// The text of values encoded by [`encode_fields`], joined with U+001F.
+fn decode_fields(mut encoded: &[u8]) -> String {
+    let mut out = String::new();
+    let mut first = true;
+    while let Some((&tag, rest)) = encoded.split_first() {
+        if !std::mem::take(&mut first) {
+            out.push('\u{1f}');
+        }
+        let (value, rest) = match tag {
+            ENCODED_INT => match rest.split_first_chunk::<8>() {
+                Some((bytes, rest)) => (Val::Int(i64::from_le_bytes(*bytes)), rest),
+                None => break,
+            },
+            ENCODED_BOOL => match rest.split_first() {
+                Some((&b, rest)) => (Val::Bool(b != 0), rest),
+                None => break,
+            },
+            _ => {
+                let Some((len, rest)) = rest.split_first_chunk::<8>() else {
+                    break;
+                };
+                let len = usize::try_from(u64::from_le_bytes(*len)).unwrap_or(usize::MAX);
+                let Some((bytes, rest)) = rest.split_at_checked(len) else {
+                    break;
+                };
+                (
+                    Val::Str(std::str::from_utf8(bytes).unwrap_or_default()),
+                    rest,
+                )
+            }
+        };
+        write_value(&mut out, value);
+        encoded = rest;
+    }
+    out
 }
 
 /// Values of several fields joined with U+001F; `None` if any is missing.

@@ -3,6 +3,7 @@
 //! what is evicted to stay in bounds is counted.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
@@ -125,18 +126,21 @@ impl Baseline {
 /// Most keys a window map holds before stale ones are dropped.
 const MAX_WINDOW_KEYS: usize = 100_000;
 
+/// Burst windows by key. Keys and values are exact byte encodings of field values, which the
+/// engine writes into reused buffers: an observation is looked up without allocating.
 #[derive(Debug, Default)]
 pub struct Bursts {
-    keys: FxHashMap<String, BurstWindow>,
+    keys: FxHashMap<Box<[u8]>, BurstWindow>,
     pub evicted_keys: u64,
 }
 
 /// One key's sliding window: observations in time order, and how often each distinct value
-/// occurs among them, so the distinct count is known without rescanning.
+/// occurs among them, so the distinct count is known without rescanning. An observation
+/// shares its value with `counts`, so a repeated value is not copied.
 #[derive(Debug, Default)]
 struct BurstWindow {
-    observations: VecDeque<(Timestamp, Option<String>)>,
-    counts: FxHashMap<String, usize>,
+    observations: VecDeque<(Timestamp, Option<Arc<[u8]>>)>,
+    counts: FxHashMap<Arc<[u8]>, usize>,
     /// Observations counted without a value (rules that count events, not distinct values).
     plain: usize,
 }
@@ -169,15 +173,15 @@ impl BurstWindow {
 impl Bursts {
     /// Records one observation: `Some(value)` counts distinct values, `None` counts events.
     /// When the window reaches `threshold`, returns how many it holds and a sample of the
-    /// distinct values (sorted), and starts a fresh window so one burst raises one alert.
+    /// distinct values (in no order), and starts a fresh window so one burst raises one alert.
     pub fn observe(
         &mut self,
-        key: &str,
-        value: Option<&str>,
+        key: &[u8],
+        value: Option<&[u8]>,
         time: Timestamp,
         window: Nanos,
         threshold: usize,
-    ) -> Option<(usize, Vec<String>)> {
+    ) -> Option<(usize, Vec<Arc<[u8]>>)> {
         let horizon = time.saturating_add(-window);
         if !self.keys.contains_key(key) && self.keys.len() >= MAX_WINDOW_KEYS {
             let before = self.keys.len();
@@ -190,7 +194,7 @@ impl Bursts {
         }
         let entry = match self.keys.get_mut(key) {
             Some(entry) => entry,
-            None => self.keys.entry(key.to_owned()).or_default(),
+            None => self.keys.entry(key.into()).or_default(),
         };
         while entry
             .observations
@@ -201,13 +205,12 @@ impl Bursts {
         }
         match value {
             Some(value) => {
-                match entry.counts.get_mut(value) {
-                    Some(count) => *count += 1,
-                    None => {
-                        entry.counts.insert(value.to_owned(), 1);
-                    }
-                }
-                entry.observations.push_back((time, Some(value.to_owned())));
+                let shared = match entry.counts.get_key_value(value) {
+                    Some((shared, _)) => Arc::clone(shared),
+                    None => Arc::from(value),
+                };
+                *entry.counts.entry(Arc::clone(&shared)).or_default() += 1;
+                entry.observations.push_back((time, Some(shared)));
             }
             None => {
                 entry.plain += 1;
@@ -222,8 +225,7 @@ impl Bursts {
         if distinct < threshold {
             return None;
         }
-        let mut sample: Vec<String> = entry.counts.keys().take(MAX_SAMPLE).cloned().collect();
-        sample.sort_unstable();
+        let sample = entry.counts.keys().take(MAX_SAMPLE).cloned().collect();
         *entry = BurstWindow::default();
         Some((distinct, sample))
     }
@@ -411,12 +413,24 @@ mod tests {
         );
     }
 
+    /// A fired burst's sample, sorted, as text.
+    fn sorted(sample: &[Arc<[u8]>]) -> Vec<&str> {
+        let mut texts: Vec<&str> = sample
+            .iter()
+            .map(|v| std::str::from_utf8(v).unwrap())
+            .collect();
+        texts.sort_unstable();
+        texts
+    }
+
     #[test]
     fn burst_counts_distinct_values_in_window() {
         let mut bursts = Bursts::default();
         let s = 1_000_000_000;
         let mut at = |value: &str, secs: i64| {
-            bursts.observe("c", Some(value), Timestamp(secs * s), 60 * s, 3)
+            bursts
+                .observe(b"c", Some(value.as_bytes()), Timestamp(secs * s), 60 * s, 3)
+                .map(|(count, sample)| (count, sorted(&sample).join(" ")))
         };
         assert!(at("id", 0).is_none());
         assert!(at("id", 1).is_none());
@@ -424,16 +438,38 @@ mod tests {
         // Outside the window of the first three.
         assert!(at("uname", 90).is_none());
         assert!(at("id", 91).is_none());
-        let hit = at("ps", 92).unwrap();
-        assert_eq!(
-            hit,
-            (
-                3,
-                vec!["id".to_string(), "ps".to_string(), "uname".to_string()]
-            )
-        );
+        assert_eq!(at("ps", 92), Some((3, "id ps uname".to_string())));
         // The window restarted after the burst.
         assert!(at("whoami", 93).is_none());
+    }
+
+    #[test]
+    fn burst_keys_never_merge() {
+        let mut bursts = Bursts::default();
+        let s = 1_000_000_000;
+        // Two keys, four distinct values each, interleaved: together they would reach the
+        // threshold of five, apart neither does.
+        for i in 0..4i64 {
+            for key in ["a", "b"] {
+                let value = format!("{key}{i}");
+                assert!(bursts
+                    .observe(
+                        key.as_bytes(),
+                        Some(value.as_bytes()),
+                        Timestamp(i * s),
+                        60 * s,
+                        5
+                    )
+                    .is_none());
+            }
+        }
+        let (count, sample) = bursts
+            .observe(b"b", Some(b"b4"), Timestamp(5 * s), 60 * s, 5)
+            .unwrap();
+        assert_eq!(
+            (count, sorted(&sample)),
+            (5, vec!["b0", "b1", "b2", "b3", "b4"])
+        );
     }
 
     #[test]
@@ -442,12 +478,14 @@ mod tests {
         let s = 1_000_000_000;
         for i in 0..4 {
             assert!(bursts
-                .observe("sa", None, Timestamp(i * s), 60 * s, 5)
+                .observe(b"sa", None, Timestamp(i * s), 60 * s, 5)
                 .is_none());
         }
         assert_eq!(
-            bursts.observe("sa", None, Timestamp(4 * s), 60 * s, 5),
-            Some((5, vec![]))
+            bursts
+                .observe(b"sa", None, Timestamp(4 * s), 60 * s, 5)
+                .map(|(count, sample)| (count, sample.len())),
+            Some((5, 0))
         );
     }
 

@@ -136,6 +136,21 @@ fn alerts(events: &[Event]) -> Vec<String> {
     types
 }
 
+/// The reasons of the alerts opened on `events`.
+fn reasons(events: &[Event]) -> Vec<String> {
+    let mut engine = engine();
+    let mut out = Vec::new();
+    for e in events {
+        engine.process(e, &mut out);
+    }
+    out.into_iter()
+        .filter_map(|a| match a {
+            AlertEvent::Opened(a) => Some(a.reason),
+            _ => None,
+        })
+        .collect()
+}
+
 fn exec(n: i64, proc_: &P<'_>) -> Event {
     event(n, proc_, RuntimeAction::Exec, true)
 }
@@ -453,6 +468,14 @@ fn bursts_of_recon_and_connections() {
         .map(|(i, n)| exec(i as i64, &p("/bin/busybox", Box::leak(Box::new([*n])))))
         .collect();
     assert_raises("recon", &events, "K8S.NODE_ReconnaissanceArtifactsBurst");
+    // Each value is every name of the command (busybox and the applet).
+    let applets = "busybox, hostname, busybox, id, busybox, ps, busybox, uname, busybox, whoami";
+    let recon = format!("; 5 distinct: {applets}");
+    assert!(
+        reasons(&events).iter().any(|r| r.ends_with(&recon)),
+        "{:?}",
+        reasons(&events)
+    );
     // The same command many times is not a burst of distinct commands.
     let same: Vec<Event> = (0..10)
         .map(|i| exec(i, &p("/bin/busybox", &["id"])))
@@ -469,6 +492,16 @@ fn bursts_of_recon_and_connections() {
         })
         .collect();
     assert_raises("connect sweep", &scan, "K8S.NODE_NetworkScanningTool");
+    // The sample lists the distinct destinations, address and port apart.
+    let sample: Vec<String> = (1000..1020)
+        .map(|port| format!("127.0.0.1 {port}"))
+        .collect();
+    let sweep = format!("; 20 distinct: {}", sample.join(", "));
+    assert!(
+        reasons(&scan).iter().any(|r| r.ends_with(&sweep)),
+        "{:?}",
+        reasons(&scan)
+    );
 }
 
 #[test]
@@ -631,4 +664,40 @@ fn rules_on_the_opened_path_see_every_open_of_a_program() {
         })
         .collect();
     assert_eq!(reasons, ["/srv/bravo.txt"]);
+}
+
+/// A sequence under way for one key is visited by the events of every key: an event whose
+/// key holds no partial match yet must still start one that a later event completes, and
+/// never completes another key's.
+#[test]
+fn sequences_under_way_keep_their_keys_apart() {
+    let curl = |pid, ppid| P {
+        pid,
+        ppid,
+        ..p("/usr/bin/curl", &["curl", "-s", "http://10.0.0.9/i.sh"])
+    };
+    let shell = |pid, ppid| P {
+        pid,
+        ppid,
+        ..p("/bin/bash", &["bash"])
+    };
+    // A download piped under shell 60, then a shell reading a pipe under shell 50.
+    let first = [exec(1, &curl(200, 60)), exec(2, &shell(201, 50))];
+    assert!(!alerts(&first).contains(&"K8S.NODE_DownloadAndRunCombo".to_string()));
+    // A download under shell 50 completes 50's pair, with 50's events as evidence.
+    let mut engine = engine();
+    let mut out = Vec::new();
+    for e in first.iter().chain([&exec(3, &curl(202, 50))]) {
+        engine.process(e, &mut out);
+    }
+    let evidence: Vec<_> = out
+        .iter()
+        .filter_map(|a| match a {
+            AlertEvent::Opened(a) if a.alert_type == "K8S.NODE_DownloadAndRunCombo" => {
+                Some(a.evidence.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(evidence, [["node:1:2", "node:1:3"]]);
 }
