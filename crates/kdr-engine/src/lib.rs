@@ -438,31 +438,32 @@ impl Engine {
                 if excepted(rule, input) {
                     return false;
                 }
-                let partials = sequences.take(k, time, *window);
                 let mut completed: Option<state::Partial> = None;
-                let mut kept = Vec::with_capacity(partials.len() + 1);
-                for partial in partials {
-                    let values = if advances(&partial) {
-                        capture(&steps[partial.next].captures, input)
-                    } else {
-                        None
-                    };
-                    // A partial that advances is replaced by its successor.
-                    match values {
-                        Some(values) => {
-                            let mut next = partial;
-                            next.captures.extend(values);
-                            next.evidence.push(input.event.id.clone());
-                            next.next += 1;
-                            next.gate_hash = gate_hash(steps, next.next, &next.captures);
-                            if next.next == steps.len() {
-                                completed.get_or_insert(next);
-                            } else {
-                                kept.push(next);
-                            }
+                if let Some(list) = sequences.live_mut(k, time, *window) {
+                    list.retain_mut(|partial| {
+                        let values = if advances(partial) {
+                            capture(&steps[partial.next].captures, input)
+                        } else {
+                            None
+                        };
+                        let Some(values) = values else {
+                            return true;
+                        };
+                        // A partial that advances becomes its successor, in place.
+                        partial.captures.extend(values);
+                        partial.evidence.push(input.event.id.clone());
+                        partial.next += 1;
+                        partial.gate_hash = gate_hash(steps, partial.next, &partial.captures);
+                        if partial.next < steps.len() {
+                            return true;
                         }
-                        None => kept.push(partial),
-                    }
+                        completed.get_or_insert_with(|| state::Partial {
+                            captures: std::mem::take(&mut partial.captures),
+                            evidence: std::mem::take(&mut partial.evidence),
+                            ..*partial
+                        });
+                        false
+                    });
                 }
                 if starts {
                     if let Some(values) = capture(&steps[0].captures, input) {
@@ -476,11 +477,11 @@ impl Engine {
                         if steps.len() == 1 {
                             completed.get_or_insert(partial);
                         } else {
-                            kept.push(partial);
+                            sequences.push(k, partial, time, *window);
                         }
                     }
                 }
-                sequences.store(k, kept, time, *window);
+                sequences.settle(k);
                 self.under_way.set(index, !sequences.is_empty());
                 if let Some(done) = completed {
                     let names: Vec<&String> =

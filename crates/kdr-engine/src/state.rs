@@ -259,27 +259,23 @@ pub struct Sequences {
 }
 
 impl Sequences {
-    /// Stores the key's partial matches after an event: empty lists are removed, identical
-    /// ones (same step and captures) keep only the newest, and at most [`MAX_PARTIALS`].
-    pub fn store(&mut self, key: u64, mut list: Vec<Partial>, time: Timestamp, window: Nanos) {
-        if list.is_empty() {
-            self.keys.remove(&key);
-            return;
-        }
-        // Newest last: keep the last of identical partials.
-        let mut kept: Vec<Partial> = Vec::with_capacity(list.len());
-        while let Some(p) = list.pop() {
-            if !kept
-                .iter()
-                .any(|k| k.next == p.next && k.captures == p.captures)
-            {
-                kept.push(p);
-            }
-        }
-        kept.reverse();
-        if kept.len() > MAX_PARTIALS {
-            kept.drain(..kept.len() - MAX_PARTIALS);
-        }
+    /// The key's partial matches still within the window, to advance in place (expired ones
+    /// are dropped); `None` if the key holds none. [`Sequences::settle`] the key after.
+    pub fn live_mut(
+        &mut self,
+        key: u64,
+        time: Timestamp,
+        window: Nanos,
+    ) -> Option<&mut Vec<Partial>> {
+        let list = self.keys.get_mut(&key)?;
+        list.retain(|p| p.start.saturating_add(window) >= time);
+        Some(list)
+    }
+
+    /// Adds a partial match that starts at `time` to the key's list. A new key past the bound
+    /// first drops the keys whose partials all ended (all keys if none did; counted).
+    /// [`Sequences::settle`] the key after.
+    pub fn push(&mut self, key: u64, partial: Partial, time: Timestamp, window: Nanos) {
         if !self.keys.contains_key(&key) && self.keys.len() >= MAX_WINDOW_KEYS {
             let before = self.keys.len();
             self.keys
@@ -289,22 +285,33 @@ impl Sequences {
             }
             self.evicted_keys += (before - self.keys.len()) as u64;
         }
-        match self.keys.get_mut(&key) {
-            Some(slot) => *slot = kept,
-            None => {
-                self.keys.insert(key, kept);
-            }
-        }
+        self.keys.entry(key).or_default().push(partial);
     }
 
-    /// Takes the key's list out (to update it while evaluating steps), expired ones dropped.
-    pub fn take(&mut self, key: u64, time: Timestamp, window: Nanos) -> Vec<Partial> {
-        match self.keys.remove(&key) {
-            Some(mut list) => {
-                list.retain(|p| p.start.saturating_add(window) >= time);
-                list
+    /// Settles the key's list after an event: identical partials (same step and captures) keep
+    /// only the newest, at most [`MAX_PARTIALS`] (the newest) stay, and an empty list goes.
+    pub fn settle(&mut self, key: u64) {
+        let Some(list) = self.keys.get_mut(&key) else {
+            return;
+        };
+        // Newest last: drop each partial that a later one repeats.
+        let mut index = list.len();
+        while index > 0 {
+            index -= 1;
+            let (earlier, later) = list.split_at(index + 1);
+            let partial = &earlier[index];
+            if later
+                .iter()
+                .any(|k| k.next == partial.next && k.captures == partial.captures)
+            {
+                list.remove(index);
             }
-            None => Vec::new(),
+        }
+        if list.len() > MAX_PARTIALS {
+            list.drain(..list.len() - MAX_PARTIALS);
+        }
+        if list.is_empty() {
+            self.keys.remove(&key);
         }
     }
 
@@ -499,20 +506,30 @@ mod tests {
             gate_hash: kdr_rules::compile::capture_hash(cap),
             evidence: vec![],
         };
-        seq.store(
-            1,
-            vec![p(1, 0, "a"), p(1, 5, "a"), p(1, 6, "b")],
-            Timestamp(6),
-            10,
-        );
-        let list = seq.take(1, Timestamp(7), 10);
-        assert_eq!(list, vec![p(1, 5, "a"), p(1, 6, "b")]);
+        for partial in [p(1, 0, "a"), p(1, 5, "a"), p(1, 6, "b")] {
+            seq.push(1, partial, Timestamp(6), 10);
+        }
+        seq.settle(1);
+        let live = |seq: &mut Sequences, time| seq.live_mut(1, Timestamp(time), 10).cloned();
+        assert_eq!(live(&mut seq, 7), Some(vec![p(1, 5, "a"), p(1, 6, "b")]));
+        // Expired partials are dropped; a key left with none goes.
+        assert_eq!(live(&mut seq, 16), Some(vec![p(1, 6, "b")]));
+        assert_eq!(live(&mut seq, 17), Some(vec![]));
+        seq.settle(1);
         assert!(seq.is_empty());
-        // Expired partials are dropped.
-        seq.store(1, list, Timestamp(7), 10);
-        assert_eq!(seq.take(1, Timestamp(16), 10), vec![p(1, 6, "b")]);
-        let many: Vec<Partial> = (0..20).map(|i| p(1, i, &i.to_string())).collect();
-        seq.store(1, many, Timestamp(20), 100);
-        assert_eq!(seq.take(1, Timestamp(20), 100).len(), MAX_PARTIALS);
+        for i in 0..20 {
+            seq.push(1, p(1, i, &i.to_string()), Timestamp(20), 100);
+        }
+        seq.settle(1);
+        let kept = seq.live_mut(1, Timestamp(20), 100).unwrap();
+        assert_eq!(kept.len(), MAX_PARTIALS);
+        assert_eq!(
+            kept[0],
+            p(
+                1,
+                20 - MAX_PARTIALS as i64,
+                &(20 - MAX_PARTIALS).to_string()
+            )
+        );
     }
 }
