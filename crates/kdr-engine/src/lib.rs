@@ -58,7 +58,8 @@ pub struct EngineStats {
     pub program_hits: u64,
     pub program_misses: u64,
     pub programs_evicted: u64,
-    /// Threat-intelligence verdicts on process-only fields forgotten to stay within bounds.
+    /// Threat-intelligence verdicts forgotten to stay within bounds (those remembered per
+    /// program for process-only fields, and per value for single-valued others).
     pub intel_verdicts_evicted: u64,
 }
 
@@ -71,6 +72,13 @@ enum RuleState {
         partials: Sequences,
         /// Sequences keyed by the same fields share this id, and the key's hash per event.
         key_id: usize,
+    },
+    Intel {
+        /// `None` when the rule names no known category (it never fires).
+        category: Option<Category>,
+        /// Verdicts on single values of fields that vary per event (an address), by value:
+        /// the detail text of a hit, or `None` (bounded, counted).
+        by_value: FxHashMap<Box<str>, Option<String>>,
     },
 }
 
@@ -124,7 +132,8 @@ pub struct Engine {
     reason: String,
 }
 
-/// Bound on remembered intel verdicts; past it the memory restarts (counted).
+/// Bound on remembered intel verdicts (per program, and per value of each rule); past it the
+/// memory restarts (counted).
 const MAX_INTEL_VERDICTS: usize = 16_384;
 
 /// Bound on remembered exposure alerts; past it the memory restarts (at worst a repeat alert).
@@ -162,6 +171,10 @@ impl Engine {
                             sequence_keys.len() - 1
                         }
                     },
+                },
+                CompiledKind::Intel { category, .. } => RuleState::Intel {
+                    category: Category::from_name(category),
+                    by_value: FxHashMap::default(),
                 },
                 _ => RuleState::None,
             })
@@ -206,7 +219,7 @@ impl Engine {
                 RuleState::Rare(b) => b.evicted_keys,
                 RuleState::Burst(b) => b.evicted_keys,
                 RuleState::Sequence { partials, .. } => partials.evicted_keys,
-                RuleState::None => 0,
+                RuleState::Intel { .. } | RuleState::None => 0,
             })
             .sum();
         if let Some(scratch) = &self.scratch {
@@ -498,34 +511,55 @@ impl Engine {
                     return true;
                 }
             }
-            CompiledKind::Intel { field, category } => {
+            CompiledKind::Intel { field, .. } => {
                 if !passes(rule.condition.as_ref()) || excepted(rule, input) {
                     return false;
                 }
-                let Some(category) = Category::from_name(category) else {
+                let RuleState::Intel {
+                    category: Some(category),
+                    by_value,
+                } = &mut self.state[index]
+                else {
                     return false;
                 };
+                let category = *category;
                 // A field of the process alone has the same value for every event of the
                 // program: its verdict is looked up once.
                 let program = input
                     .program()
                     .filter(|_| field.0.reads_process_only())
                     .map(|program| (program, index));
-                let remembered = program.and_then(|key| self.intel_verdicts.get(&key).cloned());
-                let detail = match remembered {
-                    Some(detail) => detail,
-                    None => {
-                        let detail = self.intel_detail(field, category, input);
-                        if let Some(key) = program {
+                let detail = match program {
+                    Some(key) => match self.intel_verdicts.get(&key) {
+                        Some(detail) => detail.clone(),
+                        None => {
+                            let value = field.0.extract(&field.1, input);
+                            let detail = intel_verdict(&self.intel, &value, category);
                             if self.intel_verdicts.len() >= MAX_INTEL_VERDICTS {
                                 self.stats.intel_verdicts_evicted +=
                                     self.intel_verdicts.len() as u64;
                                 self.intel_verdicts.clear();
                             }
                             self.intel_verdicts.insert(key, detail.clone());
+                            detail
                         }
-                        detail
-                    }
+                    },
+                    None => match field.0.extract(&field.1, input) {
+                        // One value (an address): looked up once per distinct value.
+                        Val::Str(value) => match by_value.get(value) {
+                            Some(detail) => detail.clone(),
+                            None => {
+                                let detail = intel_verdict(&self.intel, &Val::Str(value), category);
+                                if by_value.len() >= MAX_INTEL_VERDICTS {
+                                    self.stats.intel_verdicts_evicted += by_value.len() as u64;
+                                    by_value.clear();
+                                }
+                                by_value.insert(value.into(), detail.clone());
+                                detail
+                            }
+                        },
+                        values => intel_verdict(&self.intel, &values, category),
+                    },
                 };
                 if let Some(detail) = detail {
                     self.raise(rule, input, Some(detail), out);
@@ -534,24 +568,6 @@ impl Engine {
             }
         }
         false
-    }
-
-    /// What threat intelligence says of a field's values: the detail of the first listed one.
-    fn intel_detail(
-        &self,
-        field: &FieldSel,
-        category: Category,
-        input: &Input<'_>,
-    ) -> Option<String> {
-        let value = field.0.extract(&field.1, input);
-        let hit = match &value {
-            Val::Str(s) => self.intel.lookup(s, category),
-            Val::Strs(list) => list.iter().find_map(|s| self.intel.lookup(s, category)),
-            Val::Names(names) => names.iter().find_map(|s| self.intel.lookup(s, category)),
-            Val::OwnedStrs(list) => list.iter().find_map(|s| self.intel.lookup(s, category)),
-            _ => None,
-        };
-        hit.map(|hit| format!("threat intelligence lists {hit}"))
     }
 
     fn raise(
@@ -707,6 +723,18 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// What threat intelligence says of a field's values: the detail of the first listed one.
+fn intel_verdict(intel: &IndicatorSet, value: &Val<'_>, category: Category) -> Option<String> {
+    let hit = match value {
+        Val::Str(s) => intel.lookup(s, category),
+        Val::Strs(list) => list.iter().find_map(|s| intel.lookup(s, category)),
+        Val::Names(names) => names.iter().find_map(|s| intel.lookup(s, category)),
+        Val::OwnedStrs(list) => list.iter().find_map(|s| intel.lookup(s, category)),
+        _ => None,
+    };
+    hit.map(|hit| format!("threat intelligence lists {hit}"))
 }
 
 /// Most distinct reasons a folded alert lists.

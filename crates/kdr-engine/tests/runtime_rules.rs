@@ -205,6 +205,47 @@ fn intel_verdicts_remembered_per_program_stay_exact() {
     assert!(engine.stats().program_hits >= 2);
 }
 
+/// Verdicts on a per-event address are remembered per value: a listed address is found
+/// again from another process, and an unlisted one between is never taken for it.
+#[test]
+fn intel_verdicts_remembered_per_address_stay_exact() {
+    let svc = p("/opt/svc", &["svc"]);
+    let other = P {
+        pid: 101,
+        ..p("/usr/bin/python3", &["python3", "w.py"])
+    };
+    let mut engine = engine();
+    let mut out = Vec::new();
+    let connects = [
+        (&svc, "198.51.100.7"),
+        (&svc, "198.51.100.8"),
+        (&other, "198.51.100.7"),
+        (&other, "198.51.100.8"),
+    ];
+    for (n, (proc_, ip)) in connects.into_iter().enumerate() {
+        engine.process(&event(n as i64, proc_, connect(ip, 3333), true), &mut out);
+    }
+    engine.flush(&mut out);
+    let pools: Vec<_> = out
+        .iter()
+        .filter_map(|a| match a {
+            AlertEvent::Closed(a) if a.rule == "Connection to a mining pool" => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pools.len(), 1, "{pools:?}");
+    assert_eq!(pools[0].count, 2);
+    assert_eq!(pools[0].evidence, ["node:1:0", "node:1:2"]);
+    // Each rule remembers its own category's verdicts: the pool is no malware source.
+    assert!(!out.iter().any(|a| matches!(a,
+        AlertEvent::Opened(a) if a.rule == "Connection to a malware source")));
+    assert!(
+        pools[0].reason.contains("198.51.100.7") && !pools[0].reason.contains("198.51.100.8"),
+        "{}",
+        pools[0].reason
+    );
+}
+
 #[test]
 fn every_runtime_alert_type_has_a_rule() {
     let rules = kdr_rules::load(&[]).unwrap();
