@@ -452,6 +452,7 @@ impl Engine {
                     return false;
                 }
                 let mut completed: Option<state::Partial> = None;
+                let mut advanced = false;
                 if let Some(list) = sequences.live_mut(k, time, *window) {
                     list.retain_mut(|partial| {
                         let values = if advances(partial) {
@@ -463,6 +464,7 @@ impl Engine {
                             return true;
                         };
                         // A partial that advances becomes its successor, in place.
+                        advanced = true;
                         partial.captures.extend(values);
                         partial.evidence.push(input.event.id.clone());
                         partial.next += 1;
@@ -494,7 +496,7 @@ impl Engine {
                         }
                     }
                 }
-                sequences.settle(k);
+                sequences.settle(k, advanced);
                 self.under_way.set(index, !sequences.is_empty());
                 if let Some(done) = completed {
                     let names: Vec<&String> =

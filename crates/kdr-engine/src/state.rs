@@ -290,20 +290,25 @@ impl Sequences {
 
     /// Settles the key's list after an event: identical partials (same step and captures) keep
     /// only the newest, at most [`MAX_PARTIALS`] (the newest) stay, and an empty list goes.
-    pub fn settle(&mut self, key: u64) {
+    /// Settled lists hold no identical partials, so unless some partial `advanced` in place
+    /// only the newest (just pushed) can repeat an earlier one.
+    pub fn settle(&mut self, key: u64, advanced: bool) {
         let Some(list) = self.keys.get_mut(&key) else {
             return;
         };
-        // Newest last: drop each partial that a later one repeats.
-        let mut index = list.len();
-        while index > 0 {
-            index -= 1;
-            let (earlier, later) = list.split_at(index + 1);
-            let partial = &earlier[index];
-            if later
-                .iter()
-                .any(|k| k.next == partial.next && k.captures == partial.captures)
-            {
+        let same = |a: &Partial, b: &Partial| a.next == b.next && a.captures == b.captures;
+        if advanced {
+            // Newest last: drop each partial that a later one repeats.
+            let mut index = list.len();
+            while index > 0 {
+                index -= 1;
+                let (earlier, later) = list.split_at(index + 1);
+                if later.iter().any(|k| same(k, &earlier[index])) {
+                    list.remove(index);
+                }
+            }
+        } else if let Some((newest, earlier)) = list.split_last() {
+            if let Some(index) = earlier.iter().position(|p| same(p, newest)) {
                 list.remove(index);
             }
         }
@@ -506,21 +511,24 @@ mod tests {
             gate_hash: kdr_rules::compile::capture_hash(cap),
             evidence: vec![],
         };
+        // Lists built in one event settle in full; a push alone against the newest.
         for partial in [p(1, 0, "a"), p(1, 5, "a"), p(1, 6, "b")] {
             seq.push(1, partial, Timestamp(6), 10);
         }
-        seq.settle(1);
+        seq.settle(1, true);
+        seq.push(1, p(1, 6, "b"), Timestamp(6), 10);
+        seq.settle(1, false);
         let live = |seq: &mut Sequences, time| seq.live_mut(1, Timestamp(time), 10).cloned();
         assert_eq!(live(&mut seq, 7), Some(vec![p(1, 5, "a"), p(1, 6, "b")]));
         // Expired partials are dropped; a key left with none goes.
         assert_eq!(live(&mut seq, 16), Some(vec![p(1, 6, "b")]));
         assert_eq!(live(&mut seq, 17), Some(vec![]));
-        seq.settle(1);
+        seq.settle(1, false);
         assert!(seq.is_empty());
         for i in 0..20 {
             seq.push(1, p(1, i, &i.to_string()), Timestamp(20), 100);
+            seq.settle(1, false);
         }
-        seq.settle(1);
         let kept = seq.live_mut(1, Timestamp(20), 100).unwrap();
         assert_eq!(kept.len(), MAX_PARTIALS);
         assert_eq!(
