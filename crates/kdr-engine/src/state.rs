@@ -183,7 +183,8 @@ impl Bursts {
         threshold: usize,
     ) -> Option<(usize, Vec<Arc<[u8]>>)> {
         let horizon = time.saturating_add(-window);
-        if !self.keys.contains_key(key) && self.keys.len() >= MAX_WINDOW_KEYS {
+        // The size first: below the bound no lookup is needed for it.
+        if self.keys.len() >= MAX_WINDOW_KEYS && !self.keys.contains_key(key) {
             let before = self.keys.len();
             self.keys
                 .retain(|_, w| w.newest().is_some_and(|t| t >= horizon));
@@ -276,7 +277,7 @@ impl Sequences {
     /// first drops the keys whose partials all ended (all keys if none did; counted).
     /// [`Sequences::settle`] the key after.
     pub fn push(&mut self, key: u64, partial: Partial, time: Timestamp, window: Nanos) {
-        if !self.keys.contains_key(&key) && self.keys.len() >= MAX_WINDOW_KEYS {
+        if self.keys.len() >= MAX_WINDOW_KEYS && !self.keys.contains_key(&key) {
             let before = self.keys.len();
             self.keys
                 .retain(|_, l| l.iter().any(|p| p.start.saturating_add(window) >= time));
