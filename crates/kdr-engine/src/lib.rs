@@ -248,7 +248,6 @@ impl Engine {
                 Box::new(self.rules.scratch())
             }
         };
-        let input = Input::new(event, &mut scratch);
         let (source, key) = match &event.payload {
             Payload::K8sAudit(audit) => (
                 Source::K8sAudit,
@@ -261,43 +260,44 @@ impl Engine {
             Payload::Cloud(_) => (Source::Cloud, ""),
         };
         let rules = Arc::clone(&self.rules);
-        if source == Source::Runtime {
-            let mut candidates = std::mem::take(&mut self.candidates);
-            rules.runtime_candidates(key, &input, &self.under_way, &mut candidates);
-            for index in candidates.iter() {
-                self.run_rule(&rules.rules[index], index, &input, out);
+        // The event's input ends with this block (dropped in place, not moved), so the joined
+        // inputs below can reuse the scratch, one at a time.
+        let exposures = {
+            let input = Input::new(event, &mut scratch);
+            if source == Source::Runtime {
+                let mut candidates = std::mem::take(&mut self.candidates);
+                rules.runtime_candidates(key, &input, &self.under_way, &mut candidates);
+                for index in candidates.iter() {
+                    self.run_rule(&rules.rules[index], index, &input, out);
+                }
+                self.candidates = candidates;
+            } else {
+                for index in rules.candidates(source, key) {
+                    self.run_rule(&rules.rules[index], index, &input, out);
+                }
             }
-            self.candidates = candidates;
-        } else {
-            for index in rules.candidates(source, key) {
-                self.run_rule(&rules.rules[index], index, &input, out);
+            if self.has_exposure_rules
+                && source == Source::K8sAudit
+                && INVENTORY_RESOURCES.contains(&key)
+            {
+                self.inventory.apply(&input)
+            } else {
+                Vec::new()
             }
-        }
-        let exposures = if self.has_exposure_rules
-            && source == Source::K8sAudit
-            && INVENTORY_RESOURCES.contains(&key)
-        {
-            self.inventory.apply(&input)
-        } else {
-            Vec::new()
         };
-        // The joined inputs below reuse the scratch, one at a time.
-        drop(input);
-        {
-            for exposure in &exposures {
-                let joined = Input::with_exposure(event, exposure, &mut scratch);
-                let pair = exposure.pair_key();
-                for index in rules.candidates(Source::Exposure, "") {
-                    let seen = (index, pair.clone());
-                    if exposure.rescan && self.raised_exposures.contains(&seen) {
-                        continue;
+        for exposure in &exposures {
+            let joined = Input::with_exposure(event, exposure, &mut scratch);
+            let pair = exposure.pair_key();
+            for index in rules.candidates(Source::Exposure, "") {
+                let seen = (index, pair.clone());
+                if exposure.rescan && self.raised_exposures.contains(&seen) {
+                    continue;
+                }
+                if self.run_rule(&rules.rules[index], index, &joined, out) {
+                    if self.raised_exposures.len() >= MAX_REMEMBERED_EXPOSURES {
+                        self.raised_exposures.clear();
                     }
-                    if self.run_rule(&rules.rules[index], index, &joined, out) {
-                        if self.raised_exposures.len() >= MAX_REMEMBERED_EXPOSURES {
-                            self.raised_exposures.clear();
-                        }
-                        self.raised_exposures.insert(seen);
-                    }
+                    self.raised_exposures.insert(seen);
                 }
             }
         }
