@@ -1,7 +1,5 @@
 //! Alert entities and dedup keys from an event (and, for exposures, the joined objects).
 
-use std::fmt::Write;
-
 use kdr_model::{
     ContainerEntity, Entities, IdentityEntity, IdentityKind, ObjectEntity, Payload, ProcessEntity,
     RuntimeAction, WorkloadEntity,
@@ -122,29 +120,28 @@ impl Subject<'_> {
         out.push_str(self.cluster.unwrap_or(""));
         out.push('|');
         let container_id = self.container.and_then(|(id, _)| id);
-        let _ = if let Some((namespace, name)) = self.service {
+        // Pieces appended as they are: this runs for every detection, repeats included.
+        if let Some((namespace, name)) = self.service {
             let workload = self.workload.map_or("", |(_, name)| name);
-            write!(out, "service/{namespace}/{name}->{workload}")
+            out.extend(["service/", namespace, "/", name, "->", workload]);
         } else if let Some(id) = container_id {
-            write!(out, "container/{id}")
+            out.extend(["container/", id]);
         } else if let Some(pod) = self.pod {
-            write!(out, "pod/{ns}/{pod}")
+            out.extend(["pod/", ns, "/", pod]);
         } else if let Some((kind, name)) = self.workload {
-            write!(out, "workload/{ns}/{kind}/{name}")
+            out.extend(["workload/", ns, "/", kind, "/", name]);
         } else if let Some(object) = &self.object {
-            write!(out, "object/{}", object.resource)
-                .and_then(|()| match object.subresource {
-                    "" => Ok(()),
-                    sub => write!(out, "/{sub}"),
-                })
-                .and_then(|()| write!(out, "/{}/{}", object.namespace.unwrap_or(""), object.name))
+            out.extend(["object/", object.resource]);
+            if !object.subresource.is_empty() {
+                out.extend(["/", object.subresource]);
+            }
+            let namespace = object.namespace.unwrap_or("");
+            out.extend(["/", namespace, "/", object.name]);
         } else if let Some((name, _)) = self.identity {
-            write!(out, "identity/{name}")
+            out.extend(["identity/", name]);
         } else if let Some(node) = self.node {
-            write!(out, "node/{node}")
-        } else {
-            Ok(())
-        };
+            out.extend(["node/", node]);
+        }
     }
 }
 

@@ -60,7 +60,8 @@ pub struct EngineStats {
     pub program_misses: u64,
     pub programs_first_seen: u64,
     pub programs_evicted: u64,
-    /// Threat-intelligence verdicts on process-only fields forgotten to stay within bounds.
+    /// Threat-intelligence verdicts forgotten to stay within bounds (those remembered per
+    /// program for process-only fields, and per value for single-valued others).
     pub intel_verdicts_evicted: u64,
 }
 
@@ -73,6 +74,13 @@ enum RuleState {
         partials: Sequences,
         /// Sequences keyed by the same fields share this id, and the key's hash per event.
         key_id: usize,
+    },
+    Intel {
+        /// `None` when the rule names no known category (it never fires).
+        category: Option<Category>,
+        /// Verdicts on single values of fields that vary per event (an address), by value:
+        /// the detail text of a hit, or `None` (bounded, counted).
+        by_value: FxHashMap<Box<str>, Option<String>>,
     },
 }
 
@@ -113,17 +121,21 @@ pub struct Engine {
     under_way: RuleBits,
     /// This event's sequence key hashes, by key id.
     key_hashes: Vec<KeyHash>,
-    /// The rules' per-event working memory; taken out while an event is evaluated.
-    scratch: Option<Scratch>,
+    /// The rules' per-event working memory; taken out while an event is evaluated (boxed, so
+    /// that moves only a pointer).
+    scratch: Option<Box<Scratch>>,
     /// Intel rules' verdicts on process-only fields, by (program, rule): the detail text of a
     /// hit, or `None`.
     intel_verdicts: FxHashMap<(u64, usize), Option<String>>,
+    /// Reused buffers for a burst observation's key and value ([`encode_fields`]).
+    burst_buffers: (Vec<u8>, Vec<u8>),
     /// Reused buffers for the dedup key and reason of a detection.
     dedup_key: String,
     reason: String,
 }
 
-/// Bound on remembered intel verdicts; past it the memory restarts (counted).
+/// Bound on remembered intel verdicts (per program, and per value of each rule); past it the
+/// memory restarts (counted).
 const MAX_INTEL_VERDICTS: usize = 16_384;
 
 /// Bound on remembered exposure alerts; past it the memory restarts (at worst a repeat alert).
@@ -162,6 +174,10 @@ impl Engine {
                         }
                     },
                 },
+                CompiledKind::Intel { category, .. } => RuleState::Intel {
+                    category: Category::from_name(category),
+                    by_value: FxHashMap::default(),
+                },
                 _ => RuleState::None,
             })
             .collect();
@@ -181,8 +197,9 @@ impl Engine {
             candidates: RuleBits::default(),
             under_way: RuleBits::default(),
             key_hashes,
-            scratch: Some(rules.scratch()),
+            scratch: Some(Box::new(rules.scratch())),
             intel_verdicts: FxHashMap::default(),
+            burst_buffers: (Vec::new(), Vec::new()),
             dedup_key: String::new(),
             reason: String::new(),
             rules,
@@ -204,7 +221,7 @@ impl Engine {
                 RuleState::Rare(b) => b.evicted_keys,
                 RuleState::Burst(b) => b.evicted_keys,
                 RuleState::Sequence { partials, .. } => partials.evicted_keys,
-                RuleState::None => 0,
+                RuleState::Intel { .. } | RuleState::None => 0,
             })
             .sum();
         if let Some(scratch) = &self.scratch {
@@ -239,10 +256,9 @@ impl Engine {
             None => {
                 // A new scratch numbers programs afresh.
                 self.intel_verdicts.clear();
-                self.rules.scratch()
+                Box::new(self.rules.scratch())
             }
         };
-        let input = Input::new(event, &mut scratch);
         let (source, key) = match &event.payload {
             Payload::K8sAudit(audit) => (
                 Source::K8sAudit,
@@ -255,43 +271,44 @@ impl Engine {
             Payload::Cloud(_) => (Source::Cloud, ""),
         };
         let rules = Arc::clone(&self.rules);
-        if source == Source::Runtime {
-            let mut candidates = std::mem::take(&mut self.candidates);
-            rules.runtime_candidates(key, &input, &self.under_way, &mut candidates);
-            for index in candidates.iter() {
-                self.run_rule(&rules.rules[index], index, &input, out);
+        // The event's input ends with this block (dropped in place, not moved), so the joined
+        // inputs below can reuse the scratch, one at a time.
+        let exposures = {
+            let input = Input::new(event, &mut scratch);
+            if source == Source::Runtime {
+                let mut candidates = std::mem::take(&mut self.candidates);
+                rules.runtime_candidates(key, &input, &self.under_way, &mut candidates);
+                for index in candidates.iter() {
+                    self.run_rule(&rules.rules[index], index, &input, out);
+                }
+                self.candidates = candidates;
+            } else {
+                for index in rules.candidates(source, key) {
+                    self.run_rule(&rules.rules[index], index, &input, out);
+                }
             }
-            self.candidates = candidates;
-        } else {
-            for index in rules.candidates(source, key) {
-                self.run_rule(&rules.rules[index], index, &input, out);
+            if self.has_exposure_rules
+                && source == Source::K8sAudit
+                && INVENTORY_RESOURCES.contains(&key)
+            {
+                self.inventory.apply(&input)
+            } else {
+                Vec::new()
             }
-        }
-        let exposures = if self.has_exposure_rules
-            && source == Source::K8sAudit
-            && INVENTORY_RESOURCES.contains(&key)
-        {
-            self.inventory.apply(&input)
-        } else {
-            Vec::new()
         };
-        // The joined inputs below reuse the scratch, one at a time.
-        drop(input);
-        {
-            for exposure in &exposures {
-                let joined = Input::with_exposure(event, exposure, &mut scratch);
-                let pair = exposure.pair_key();
-                for index in rules.candidates(Source::Exposure, "") {
-                    let seen = (index, pair.clone());
-                    if exposure.rescan && self.raised_exposures.contains(&seen) {
-                        continue;
+        for exposure in &exposures {
+            let joined = Input::with_exposure(event, exposure, &mut scratch);
+            let pair = exposure.pair_key();
+            for index in rules.candidates(Source::Exposure, "") {
+                let seen = (index, pair.clone());
+                if exposure.rescan && self.raised_exposures.contains(&seen) {
+                    continue;
+                }
+                if self.run_rule(&rules.rules[index], index, &joined, out) {
+                    if self.raised_exposures.len() >= MAX_REMEMBERED_EXPOSURES {
+                        self.raised_exposures.clear();
                     }
-                    if self.run_rule(&rules.rules[index], index, &joined, out) {
-                        if self.raised_exposures.len() >= MAX_REMEMBERED_EXPOSURES {
-                            self.raised_exposures.clear();
-                        }
-                        self.raised_exposures.insert(seen);
-                    }
+                    self.raised_exposures.insert(seen);
                 }
             }
         }
@@ -360,26 +377,33 @@ impl Engine {
                 if !passes(rule.condition.as_ref()) || excepted(rule, input) {
                     return false;
                 }
-                let Some(k) = join_fields(key, input) else {
+                // Key and value are encoded into reused buffers: no allocation per event.
+                let (key_buffer, value_buffer) = &mut self.burst_buffers;
+                key_buffer.clear();
+                if !encode_fields(key, input, key_buffer) {
                     return false;
-                };
+                }
                 let value = if distinct.is_empty() {
                     None
                 } else {
-                    match join_fields(distinct, input) {
-                        Some(v) => Some(v),
-                        None => return false,
+                    value_buffer.clear();
+                    if !encode_fields(distinct, input, value_buffer) {
+                        return false;
                     }
+                    Some(value_buffer.as_slice())
                 };
                 let RuleState::Burst(bursts) = &mut self.state[index] else {
                     return false;
                 };
                 if let Some((count, sample)) =
-                    bursts.observe(&k, value.as_deref(), time, *window, *threshold)
+                    bursts.observe(key_buffer, value, time, *window, *threshold)
                 {
                     let detail = if distinct.is_empty() {
                         format!("{count} events within the window")
                     } else {
+                        let mut sample: Vec<String> =
+                            sample.iter().map(|value| decode_fields(value)).collect();
+                        sample.sort_unstable();
                         format!(
                             "{count} distinct: {}",
                             sample.join(", ").replace('\u{1f}', " ")
@@ -405,32 +429,18 @@ impl Engine {
                 if sequences.is_empty() && !starts {
                     return false;
                 }
-                // Each later step without captures: a step that is false whatever was
-                // captured cannot advance anything.
-                let mut results = [Tri::False; MAX_STEPS];
-                for (result, step) in results.iter_mut().zip(steps).skip(1) {
-                    *result = step.condition.eval(input);
-                }
-                if !starts && results.iter().all(|r| *r == Tri::False) {
+                // The key first: an event that does not start the sequence can only advance
+                // partial matches of its own key, and most keys hold none.
+                let Some(k) = self
+                    .key_hashes
+                    .get_mut(*key_id)
+                    .and_then(|slot| key_hash(slot, key, input))
+                else {
                     return false;
-                }
-                if excepted(rule, input) {
-                    return false;
-                }
-                let k = match self.key_hashes.get(*key_id).copied() {
-                    Some(KeyHash::Hash(k)) => k,
-                    Some(KeyHash::Missing) => return false,
-                    _ => {
-                        let hash = hash_fields(key, input);
-                        if let Some(slot) = self.key_hashes.get_mut(*key_id) {
-                            *slot = hash.map_or(KeyHash::Missing, KeyHash::Hash);
-                        }
-                        match hash {
-                            Some(k) => k,
-                            None => return false,
-                        }
-                    }
                 };
+                // Each later step without captures, evaluated once and only for a partial
+                // match waiting on it: a step false whatever was captured advances nothing.
+                let mut results: [Option<Tri>; MAX_STEPS] = [None; MAX_STEPS];
                 // The gates' field values, read once per step.
                 let mut probes: [Option<GateProbe>; MAX_STEPS] = Default::default();
                 let mut advances = |partial: &state::Partial| {
@@ -440,39 +450,46 @@ impl Engine {
                             .get_or_insert_with(|| gate.probe(input))
                             .admits(&partial.captures, partial.gate_hash)
                     };
-                    results.get(partial.next).is_some_and(|r| *r != Tri::False)
-                        && step.gate.as_ref().is_none_or(gated)
+                    results.get_mut(partial.next).is_some_and(|result| {
+                        *result.get_or_insert_with(|| step.condition.eval(input)) != Tri::False
+                    }) && step.gate.as_ref().is_none_or(gated)
                         && step.condition.eval_with(input, &partial.captures) == Tri::True
                 };
                 // Most events advance nothing: then the state stays as it is, untouched.
                 if !starts && !sequences.live(k, time, *window).any(&mut advances) {
                     return false;
                 }
-                let partials = sequences.take(k, time, *window);
+                if excepted(rule, input) {
+                    return false;
+                }
                 let mut completed: Option<state::Partial> = None;
-                let mut kept = Vec::with_capacity(partials.len() + 1);
-                for partial in partials {
-                    let values = if advances(&partial) {
-                        capture(&steps[partial.next].captures, input)
-                    } else {
-                        None
-                    };
-                    // A partial that advances is replaced by its successor.
-                    match values {
-                        Some(values) => {
-                            let mut next = partial;
-                            next.captures.extend(values);
-                            next.evidence.push(input.event.id.clone());
-                            next.next += 1;
-                            next.gate_hash = gate_hash(steps, next.next, &next.captures);
-                            if next.next == steps.len() {
-                                completed.get_or_insert(next);
-                            } else {
-                                kept.push(next);
-                            }
+                let mut advanced = false;
+                if let Some(list) = sequences.live_mut(k, time, *window) {
+                    list.retain_mut(|partial| {
+                        let values = if advances(partial) {
+                            capture(&steps[partial.next].captures, input)
+                        } else {
+                            None
+                        };
+                        let Some(values) = values else {
+                            return true;
+                        };
+                        // A partial that advances becomes its successor, in place.
+                        advanced = true;
+                        partial.captures.extend(values);
+                        partial.evidence.push(input.event.id.clone());
+                        partial.next += 1;
+                        partial.gate_hash = gate_hash(steps, partial.next, &partial.captures);
+                        if partial.next < steps.len() {
+                            return true;
                         }
-                        None => kept.push(partial),
-                    }
+                        completed.get_or_insert_with(|| state::Partial {
+                            captures: std::mem::take(&mut partial.captures),
+                            evidence: std::mem::take(&mut partial.evidence),
+                            ..*partial
+                        });
+                        false
+                    });
                 }
                 if starts {
                     if let Some(values) = capture(&steps[0].captures, input) {
@@ -486,11 +503,11 @@ impl Engine {
                         if steps.len() == 1 {
                             completed.get_or_insert(partial);
                         } else {
-                            kept.push(partial);
+                            sequences.push(k, partial, time, *window);
                         }
                     }
                 }
-                sequences.store(k, kept, time, *window);
+                sequences.settle(k, advanced);
                 self.under_way.set(index, !sequences.is_empty());
                 if let Some(done) = completed {
                     let names: Vec<&String> =
@@ -507,34 +524,55 @@ impl Engine {
                     return true;
                 }
             }
-            CompiledKind::Intel { field, category } => {
+            CompiledKind::Intel { field, .. } => {
                 if !passes(rule.condition.as_ref()) || excepted(rule, input) {
                     return false;
                 }
-                let Some(category) = Category::from_name(category) else {
+                let RuleState::Intel {
+                    category: Some(category),
+                    by_value,
+                } = &mut self.state[index]
+                else {
                     return false;
                 };
+                let category = *category;
                 // A field of the process alone has the same value for every event of the
                 // program: its verdict is looked up once.
                 let program = input
                     .program()
                     .filter(|_| field.0.reads_process_only())
                     .map(|program| (program, index));
-                let remembered = program.and_then(|key| self.intel_verdicts.get(&key).cloned());
-                let detail = match remembered {
-                    Some(detail) => detail,
-                    None => {
-                        let detail = self.intel_detail(field, category, input);
-                        if let Some(key) = program {
+                let detail = match program {
+                    Some(key) => match self.intel_verdicts.get(&key) {
+                        Some(detail) => detail.clone(),
+                        None => {
+                            let value = field.0.extract(&field.1, input);
+                            let detail = intel_verdict(&self.intel, &value, category);
                             if self.intel_verdicts.len() >= MAX_INTEL_VERDICTS {
                                 self.stats.intel_verdicts_evicted +=
                                     self.intel_verdicts.len() as u64;
                                 self.intel_verdicts.clear();
                             }
                             self.intel_verdicts.insert(key, detail.clone());
+                            detail
                         }
-                        detail
-                    }
+                    },
+                    None => match field.0.extract(&field.1, input) {
+                        // One value (an address): looked up once per distinct value.
+                        Val::Str(value) => match by_value.get(value) {
+                            Some(detail) => detail.clone(),
+                            None => {
+                                let detail = intel_verdict(&self.intel, &Val::Str(value), category);
+                                if by_value.len() >= MAX_INTEL_VERDICTS {
+                                    self.stats.intel_verdicts_evicted += by_value.len() as u64;
+                                    by_value.clear();
+                                }
+                                by_value.insert(value.into(), detail.clone());
+                                detail
+                            }
+                        },
+                        values => intel_verdict(&self.intel, &values, category),
+                    },
                 };
                 if let Some(detail) = detail {
                     self.raise(rule, input, Some(detail), out);
@@ -543,24 +581,6 @@ impl Engine {
             }
         }
         false
-    }
-
-    /// What threat intelligence says of a field's values: the detail of the first listed one.
-    fn intel_detail(
-        &self,
-        field: &FieldSel,
-        category: Category,
-        input: &Input<'_>,
-    ) -> Option<String> {
-        let value = field.0.extract(&field.1, input);
-        let hit = match &value {
-            Val::Str(s) => self.intel.lookup(s, category),
-            Val::Strs(list) => list.iter().find_map(|s| self.intel.lookup(s, category)),
-            Val::Names(names) => names.iter().find_map(|s| self.intel.lookup(s, category)),
-            Val::OwnedStrs(list) => list.iter().find_map(|s| self.intel.lookup(s, category)),
-            _ => None,
-        };
-        hit.map(|hit| format!("threat intelligence lists {hit}"))
     }
 
     fn raise(
@@ -718,6 +738,18 @@ impl Engine {
     }
 }
 
+/// What threat intelligence says of a field's values: the detail of the first listed one.
+fn intel_verdict(intel: &IndicatorSet, value: &Val<'_>, category: Category) -> Option<String> {
+    let hit = match value {
+        Val::Str(s) => intel.lookup(s, category),
+        Val::Strs(list) => list.iter().find_map(|s| intel.lookup(s, category)),
+        Val::Names(names) => names.iter().find_map(|s| intel.lookup(s, category)),
+        Val::OwnedStrs(list) => list.iter().find_map(|s| intel.lookup(s, category)),
+        _ => None,
+    };
+    hit.map(|hit| format!("threat intelligence lists {hit}"))
+}
+
 /// Most distinct reasons a folded alert lists.
 const MAX_REASONS: usize = 5;
 const REASON_SEPARATOR: &str = " | ";
@@ -796,6 +828,18 @@ fn capture(fields: &[FieldSel], input: &Input<'_>) -> Option<Vec<String>> {
     Some(values)
 }
 
+/// This event's hash of a sequence key, computed on first use and kept in `slot` for the
+/// other sequences sharing the key; `None` if a key field is missing.
+fn key_hash(slot: &mut KeyHash, fields: &[FieldSel], input: &Input<'_>) -> Option<u64> {
+    if let KeyHash::Pending = slot {
+        *slot = hash_fields(fields, input).map_or(KeyHash::Missing, KeyHash::Hash);
+    }
+    match slot {
+        KeyHash::Hash(hash) => Some(*hash),
+        _ => None,
+    }
+}
+
 /// A 64-bit hash of several fields' values (sequence keys); `None` if any is missing.
 fn hash_fields(fields: &[FieldSel], input: &Input<'_>) -> Option<u64> {
     use std::hash::{Hash, Hasher};
@@ -815,6 +859,78 @@ fn hash_fields(fields: &[FieldSel], input: &Input<'_>) -> Option<u64> {
         0xffu8.hash(&mut hasher);
     }
     Some(hasher.finish())
+}
+
+/// Tags of [`encode_fields`]: what kind of value follows.
+const ENCODED_STR: u8 = 0;
+const ENCODED_INT: u8 = 1;
+const ENCODED_BOOL: u8 = 2;
+const ENCODED_LIST: u8 = 3;
+
+/// Appends an exact encoding of several fields' values (burst keys and values): each value is
+/// its kind, then its length where it varies, then its bytes, so different values never
+/// encode alike and numbers need no formatting. False if any is missing (what was appended is
+/// then incomplete). [`decode_fields`] renders it as [`write_fields`] would.
+fn encode_fields(fields: &[FieldSel], input: &Input<'_>, out: &mut Vec<u8>) -> bool {
+    fn text(out: &mut Vec<u8>, tag: u8, text: &str) {
+        out.push(tag);
+        out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
+    }
+    for (field, arg) in fields {
+        match field.extract(arg, input) {
+            Val::Missing => return false,
+            Val::Str(s) => text(out, ENCODED_STR, s),
+            Val::Int(n) => {
+                out.push(ENCODED_INT);
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+            Val::Bool(b) => out.extend_from_slice(&[ENCODED_BOOL, u8::from(b)]),
+            list => {
+                let mut rendered = String::new();
+                write_value(&mut rendered, list);
+                text(out, ENCODED_LIST, &rendered);
+            }
+        }
+    }
+    true
+}
+
+/// The text of values encoded by [`encode_fields`], joined with U+001F.
+fn decode_fields(mut encoded: &[u8]) -> String {
+    let mut out = String::new();
+    let mut first = true;
+    while let Some((&tag, rest)) = encoded.split_first() {
+        if !std::mem::take(&mut first) {
+            out.push('\u{1f}');
+        }
+        let (value, rest) = match tag {
+            ENCODED_INT => match rest.split_first_chunk::<8>() {
+                Some((bytes, rest)) => (Val::Int(i64::from_le_bytes(*bytes)), rest),
+                None => break,
+            },
+            ENCODED_BOOL => match rest.split_first() {
+                Some((&b, rest)) => (Val::Bool(b != 0), rest),
+                None => break,
+            },
+            _ => {
+                let Some((len, rest)) = rest.split_first_chunk::<8>() else {
+                    break;
+                };
+                let len = usize::try_from(u64::from_le_bytes(*len)).unwrap_or(usize::MAX);
+                let Some((bytes, rest)) = rest.split_at_checked(len) else {
+                    break;
+                };
+                (
+                    Val::Str(std::str::from_utf8(bytes).unwrap_or_default()),
+                    rest,
+                )
+            }
+        };
+        write_value(&mut out, value);
+        encoded = rest;
+    }
+    out
 }
 
 /// Values of several fields joined with U+001F; `None` if any is missing.

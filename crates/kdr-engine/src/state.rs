@@ -3,6 +3,7 @@
 //! what is evicted to stay in bounds is counted.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
@@ -125,18 +126,21 @@ impl Baseline {
 /// Most keys a window map holds before stale ones are dropped.
 const MAX_WINDOW_KEYS: usize = 100_000;
 
+/// Burst windows by key. Keys and values are exact byte encodings of field values, which the
+/// engine writes into reused buffers: an observation is looked up without allocating.
 #[derive(Debug, Default)]
 pub struct Bursts {
-    keys: FxHashMap<String, BurstWindow>,
+    keys: FxHashMap<Box<[u8]>, BurstWindow>,
     pub evicted_keys: u64,
 }
 
 /// One key's sliding window: observations in time order, and how often each distinct value
-/// occurs among them, so the distinct count is known without rescanning.
+/// occurs among them, so the distinct count is known without rescanning. An observation
+/// shares its value with `counts`, so a repeated value is not copied.
 #[derive(Debug, Default)]
 struct BurstWindow {
-    observations: VecDeque<(Timestamp, Option<String>)>,
-    counts: FxHashMap<String, usize>,
+    observations: VecDeque<(Timestamp, Option<Arc<[u8]>>)>,
+    counts: FxHashMap<Arc<[u8]>, usize>,
     /// Observations counted without a value (rules that count events, not distinct values).
     plain: usize,
 }
@@ -169,17 +173,18 @@ impl BurstWindow {
 impl Bursts {
     /// Records one observation: `Some(value)` counts distinct values, `None` counts events.
     /// When the window reaches `threshold`, returns how many it holds and a sample of the
-    /// distinct values (sorted), and starts a fresh window so one burst raises one alert.
+    /// distinct values (in no order), and starts a fresh window so one burst raises one alert.
     pub fn observe(
         &mut self,
-        key: &str,
-        value: Option<&str>,
+        key: &[u8],
+        value: Option<&[u8]>,
         time: Timestamp,
         window: Nanos,
         threshold: usize,
-    ) -> Option<(usize, Vec<String>)> {
+    ) -> Option<(usize, Vec<Arc<[u8]>>)> {
         let horizon = time.saturating_add(-window);
-        if !self.keys.contains_key(key) && self.keys.len() >= MAX_WINDOW_KEYS {
+        // The size first: below the bound no lookup is needed for it.
+        if self.keys.len() >= MAX_WINDOW_KEYS && !self.keys.contains_key(key) {
             let before = self.keys.len();
             self.keys
                 .retain(|_, w| w.newest().is_some_and(|t| t >= horizon));
@@ -190,7 +195,7 @@ impl Bursts {
         }
         let entry = match self.keys.get_mut(key) {
             Some(entry) => entry,
-            None => self.keys.entry(key.to_owned()).or_default(),
+            None => self.keys.entry(key.into()).or_default(),
         };
         while entry
             .observations
@@ -201,13 +206,12 @@ impl Bursts {
         }
         match value {
             Some(value) => {
-                match entry.counts.get_mut(value) {
-                    Some(count) => *count += 1,
-                    None => {
-                        entry.counts.insert(value.to_owned(), 1);
-                    }
-                }
-                entry.observations.push_back((time, Some(value.to_owned())));
+                let shared = match entry.counts.get_key_value(value) {
+                    Some((shared, _)) => Arc::clone(shared),
+                    None => Arc::from(value),
+                };
+                *entry.counts.entry(Arc::clone(&shared)).or_default() += 1;
+                entry.observations.push_back((time, Some(shared)));
             }
             None => {
                 entry.plain += 1;
@@ -222,8 +226,7 @@ impl Bursts {
         if distinct < threshold {
             return None;
         }
-        let mut sample: Vec<String> = entry.counts.keys().take(MAX_SAMPLE).cloned().collect();
-        sample.sort_unstable();
+        let sample = entry.counts.keys().take(MAX_SAMPLE).cloned().collect();
         *entry = BurstWindow::default();
         Some((distinct, sample))
     }
@@ -257,28 +260,24 @@ pub struct Sequences {
 }
 
 impl Sequences {
-    /// Stores the key's partial matches after an event: empty lists are removed, identical
-    /// ones (same step and captures) keep only the newest, and at most [`MAX_PARTIALS`].
-    pub fn store(&mut self, key: u64, mut list: Vec<Partial>, time: Timestamp, window: Nanos) {
-        if list.is_empty() {
-            self.keys.remove(&key);
-            return;
-        }
-        // Newest last: keep the last of identical partials.
-        let mut kept: Vec<Partial> = Vec::with_capacity(list.len());
-        while let Some(p) = list.pop() {
-            if !kept
-                .iter()
-                .any(|k| k.next == p.next && k.captures == p.captures)
-            {
-                kept.push(p);
-            }
-        }
-        kept.reverse();
-        if kept.len() > MAX_PARTIALS {
-            kept.drain(..kept.len() - MAX_PARTIALS);
-        }
-        if !self.keys.contains_key(&key) && self.keys.len() >= MAX_WINDOW_KEYS {
+    /// The key's partial matches still within the window, to advance in place (expired ones
+    /// are dropped); `None` if the key holds none. [`Sequences::settle`] the key after.
+    pub fn live_mut(
+        &mut self,
+        key: u64,
+        time: Timestamp,
+        window: Nanos,
+    ) -> Option<&mut Vec<Partial>> {
+        let list = self.keys.get_mut(&key)?;
+        list.retain(|p| p.start.saturating_add(window) >= time);
+        Some(list)
+    }
+
+    /// Adds a partial match that starts at `time` to the key's list. A new key past the bound
+    /// first drops the keys whose partials all ended (all keys if none did; counted).
+    /// [`Sequences::settle`] the key after.
+    pub fn push(&mut self, key: u64, partial: Partial, time: Timestamp, window: Nanos) {
+        if self.keys.len() >= MAX_WINDOW_KEYS && !self.keys.contains_key(&key) {
             let before = self.keys.len();
             self.keys
                 .retain(|_, l| l.iter().any(|p| p.start.saturating_add(window) >= time));
@@ -287,22 +286,38 @@ impl Sequences {
             }
             self.evicted_keys += (before - self.keys.len()) as u64;
         }
-        match self.keys.get_mut(&key) {
-            Some(slot) => *slot = kept,
-            None => {
-                self.keys.insert(key, kept);
-            }
-        }
+        self.keys.entry(key).or_default().push(partial);
     }
 
-    /// Takes the key's list out (to update it while evaluating steps), expired ones dropped.
-    pub fn take(&mut self, key: u64, time: Timestamp, window: Nanos) -> Vec<Partial> {
-        match self.keys.remove(&key) {
-            Some(mut list) => {
-                list.retain(|p| p.start.saturating_add(window) >= time);
-                list
+    /// Settles the key's list after an event: identical partials (same step and captures) keep
+    /// only the newest, at most [`MAX_PARTIALS`] (the newest) stay, and an empty list goes.
+    /// Settled lists hold no identical partials, so unless some partial `advanced` in place
+    /// only the newest (just pushed) can repeat an earlier one.
+    pub fn settle(&mut self, key: u64, advanced: bool) {
+        let Some(list) = self.keys.get_mut(&key) else {
+            return;
+        };
+        let same = |a: &Partial, b: &Partial| a.next == b.next && a.captures == b.captures;
+        if advanced {
+            // Newest last: drop each partial that a later one repeats.
+            let mut index = list.len();
+            while index > 0 {
+                index -= 1;
+                let (earlier, later) = list.split_at(index + 1);
+                if later.iter().any(|k| same(k, &earlier[index])) {
+                    list.remove(index);
+                }
             }
-            None => Vec::new(),
+        } else if let Some((newest, earlier)) = list.split_last() {
+            if let Some(index) = earlier.iter().position(|p| same(p, newest)) {
+                list.remove(index);
+            }
+        }
+        if list.len() > MAX_PARTIALS {
+            list.drain(..list.len() - MAX_PARTIALS);
+        }
+        if list.is_empty() {
+            self.keys.remove(&key);
         }
     }
 
@@ -411,12 +426,24 @@ mod tests {
         );
     }
 
+    /// A fired burst's sample, sorted, as text.
+    fn sorted(sample: &[Arc<[u8]>]) -> Vec<&str> {
+        let mut texts: Vec<&str> = sample
+            .iter()
+            .map(|v| std::str::from_utf8(v).unwrap())
+            .collect();
+        texts.sort_unstable();
+        texts
+    }
+
     #[test]
     fn burst_counts_distinct_values_in_window() {
         let mut bursts = Bursts::default();
         let s = 1_000_000_000;
         let mut at = |value: &str, secs: i64| {
-            bursts.observe("c", Some(value), Timestamp(secs * s), 60 * s, 3)
+            bursts
+                .observe(b"c", Some(value.as_bytes()), Timestamp(secs * s), 60 * s, 3)
+                .map(|(count, sample)| (count, sorted(&sample).join(" ")))
         };
         assert!(at("id", 0).is_none());
         assert!(at("id", 1).is_none());
@@ -424,16 +451,38 @@ mod tests {
         // Outside the window of the first three.
         assert!(at("uname", 90).is_none());
         assert!(at("id", 91).is_none());
-        let hit = at("ps", 92).unwrap();
-        assert_eq!(
-            hit,
-            (
-                3,
-                vec!["id".to_string(), "ps".to_string(), "uname".to_string()]
-            )
-        );
+        assert_eq!(at("ps", 92), Some((3, "id ps uname".to_string())));
         // The window restarted after the burst.
         assert!(at("whoami", 93).is_none());
+    }
+
+    #[test]
+    fn burst_keys_never_merge() {
+        let mut bursts = Bursts::default();
+        let s = 1_000_000_000;
+        // Two keys, four distinct values each, interleaved: together they would reach the
+        // threshold of five, apart neither does.
+        for i in 0..4i64 {
+            for key in ["a", "b"] {
+                let value = format!("{key}{i}");
+                assert!(bursts
+                    .observe(
+                        key.as_bytes(),
+                        Some(value.as_bytes()),
+                        Timestamp(i * s),
+                        60 * s,
+                        5
+                    )
+                    .is_none());
+            }
+        }
+        let (count, sample) = bursts
+            .observe(b"b", Some(b"b4"), Timestamp(5 * s), 60 * s, 5)
+            .unwrap();
+        assert_eq!(
+            (count, sorted(&sample)),
+            (5, vec!["b0", "b1", "b2", "b3", "b4"])
+        );
     }
 
     #[test]
@@ -442,12 +491,14 @@ mod tests {
         let s = 1_000_000_000;
         for i in 0..4 {
             assert!(bursts
-                .observe("sa", None, Timestamp(i * s), 60 * s, 5)
+                .observe(b"sa", None, Timestamp(i * s), 60 * s, 5)
                 .is_none());
         }
         assert_eq!(
-            bursts.observe("sa", None, Timestamp(4 * s), 60 * s, 5),
-            Some((5, vec![]))
+            bursts
+                .observe(b"sa", None, Timestamp(4 * s), 60 * s, 5)
+                .map(|(count, sample)| (count, sample.len())),
+            Some((5, 0))
         );
     }
 
@@ -461,20 +512,33 @@ mod tests {
             gate_hash: kdr_rules::compile::capture_hash(cap),
             evidence: vec![],
         };
-        seq.store(
-            1,
-            vec![p(1, 0, "a"), p(1, 5, "a"), p(1, 6, "b")],
-            Timestamp(6),
-            10,
-        );
-        let list = seq.take(1, Timestamp(7), 10);
-        assert_eq!(list, vec![p(1, 5, "a"), p(1, 6, "b")]);
+        // Lists built in one event settle in full; a push alone against the newest.
+        for partial in [p(1, 0, "a"), p(1, 5, "a"), p(1, 6, "b")] {
+            seq.push(1, partial, Timestamp(6), 10);
+        }
+        seq.settle(1, true);
+        seq.push(1, p(1, 6, "b"), Timestamp(6), 10);
+        seq.settle(1, false);
+        let live = |seq: &mut Sequences, time| seq.live_mut(1, Timestamp(time), 10).cloned();
+        assert_eq!(live(&mut seq, 7), Some(vec![p(1, 5, "a"), p(1, 6, "b")]));
+        // Expired partials are dropped; a key left with none goes.
+        assert_eq!(live(&mut seq, 16), Some(vec![p(1, 6, "b")]));
+        assert_eq!(live(&mut seq, 17), Some(vec![]));
+        seq.settle(1, false);
         assert!(seq.is_empty());
-        // Expired partials are dropped.
-        seq.store(1, list, Timestamp(7), 10);
-        assert_eq!(seq.take(1, Timestamp(16), 10), vec![p(1, 6, "b")]);
-        let many: Vec<Partial> = (0..20).map(|i| p(1, i, &i.to_string())).collect();
-        seq.store(1, many, Timestamp(20), 100);
-        assert_eq!(seq.take(1, Timestamp(20), 100).len(), MAX_PARTIALS);
+        for i in 0..20 {
+            seq.push(1, p(1, i, &i.to_string()), Timestamp(20), 100);
+            seq.settle(1, false);
+        }
+        let kept = seq.live_mut(1, Timestamp(20), 100).unwrap();
+        assert_eq!(kept.len(), MAX_PARTIALS);
+        assert_eq!(
+            kept[0],
+            p(
+                1,
+                20 - MAX_PARTIALS as i64,
+                &(20 - MAX_PARTIALS).to_string()
+            )
+        );
     }
 }

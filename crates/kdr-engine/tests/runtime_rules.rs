@@ -136,6 +136,21 @@ fn alerts(events: &[Event]) -> Vec<String> {
     types
 }
 
+/// The reasons of the alerts opened on `events`.
+fn reasons(events: &[Event]) -> Vec<String> {
+    let mut engine = engine();
+    let mut out = Vec::new();
+    for e in events {
+        engine.process(e, &mut out);
+    }
+    out.into_iter()
+        .filter_map(|a| match a {
+            AlertEvent::Opened(a) => Some(a.reason),
+            _ => None,
+        })
+        .collect()
+}
+
 fn exec(n: i64, proc_: &P<'_>) -> Event {
     event(n, proc_, RuntimeAction::Exec, true)
 }
@@ -191,6 +206,47 @@ fn intel_verdicts_remembered_per_program_stay_exact() {
         pools[0].reason
     );
     assert_eq!(engine.stats().program_hits, 3);
+}
+
+/// Verdicts on a per-event address are remembered per value: a listed address is found
+/// again from another process, and an unlisted one between is never taken for it.
+#[test]
+fn intel_verdicts_remembered_per_address_stay_exact() {
+    let svc = p("/opt/svc", &["svc"]);
+    let other = P {
+        pid: 101,
+        ..p("/usr/bin/python3", &["python3", "w.py"])
+    };
+    let mut engine = engine();
+    let mut out = Vec::new();
+    let connects = [
+        (&svc, "198.51.100.7"),
+        (&svc, "198.51.100.8"),
+        (&other, "198.51.100.7"),
+        (&other, "198.51.100.8"),
+    ];
+    for (n, (proc_, ip)) in connects.into_iter().enumerate() {
+        engine.process(&event(n as i64, proc_, connect(ip, 3333), true), &mut out);
+    }
+    engine.flush(&mut out);
+    let pools: Vec<_> = out
+        .iter()
+        .filter_map(|a| match a {
+            AlertEvent::Closed(a) if a.rule == "Connection to a mining pool" => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(pools.len(), 1, "{pools:?}");
+    assert_eq!(pools[0].count, 2);
+    assert_eq!(pools[0].evidence, ["node:1:0", "node:1:2"]);
+    // Each rule remembers its own category's verdicts: the pool is no malware source.
+    assert!(!out.iter().any(|a| matches!(a,
+        AlertEvent::Opened(a) if a.rule == "Connection to a malware source")));
+    assert!(
+        pools[0].reason.contains("198.51.100.7") && !pools[0].reason.contains("198.51.100.8"),
+        "{}",
+        pools[0].reason
+    );
 }
 
 #[test]
@@ -456,6 +512,14 @@ fn bursts_of_recon_and_connections() {
         .map(|(i, n)| exec(i as i64, &p("/bin/busybox", Box::leak(Box::new([*n])))))
         .collect();
     assert_raises("recon", &events, "K8S.NODE_ReconnaissanceArtifactsBurst");
+    // Each value is every name of the command (busybox and the applet).
+    let applets = "busybox, hostname, busybox, id, busybox, ps, busybox, uname, busybox, whoami";
+    let recon = format!("; 5 distinct: {applets}");
+    assert!(
+        reasons(&events).iter().any(|r| r.ends_with(&recon)),
+        "{:?}",
+        reasons(&events)
+    );
     // The same command many times is not a burst of distinct commands.
     let same: Vec<Event> = (0..10)
         .map(|i| exec(i, &p("/bin/busybox", &["id"])))
@@ -472,6 +536,16 @@ fn bursts_of_recon_and_connections() {
         })
         .collect();
     assert_raises("connect sweep", &scan, "K8S.NODE_NetworkScanningTool");
+    // The sample lists the distinct destinations, address and port apart.
+    let sample: Vec<String> = (1000..1020)
+        .map(|port| format!("127.0.0.1 {port}"))
+        .collect();
+    let sweep = format!("; 20 distinct: {}", sample.join(", "));
+    assert!(
+        reasons(&scan).iter().any(|r| r.ends_with(&sweep)),
+        "{:?}",
+        reasons(&scan)
+    );
 }
 
 #[test]
@@ -746,4 +820,40 @@ fn rules_routed_by_path_literals_match_exactly() {
         );
     }
     assert!(engine.stats().program_hits > 10);
+}
+
+/// A sequence under way for one key is visited by the events of every key: an event whose
+/// key holds no partial match yet must still start one that a later event completes, and
+/// never completes another key's.
+#[test]
+fn sequences_under_way_keep_their_keys_apart() {
+    let curl = |pid, ppid| P {
+        pid,
+        ppid,
+        ..p("/usr/bin/curl", &["curl", "-s", "http://10.0.0.9/i.sh"])
+    };
+    let shell = |pid, ppid| P {
+        pid,
+        ppid,
+        ..p("/bin/bash", &["bash"])
+    };
+    // A download piped under shell 60, then a shell reading a pipe under shell 50.
+    let first = [exec(1, &curl(200, 60)), exec(2, &shell(201, 50))];
+    assert!(!alerts(&first).contains(&"K8S.NODE_DownloadAndRunCombo".to_string()));
+    // A download under shell 50 completes 50's pair, with 50's events as evidence.
+    let mut engine = engine();
+    let mut out = Vec::new();
+    for e in first.iter().chain([&exec(3, &curl(202, 50))]) {
+        engine.process(e, &mut out);
+    }
+    let evidence: Vec<_> = out
+        .iter()
+        .filter_map(|a| match a {
+            AlertEvent::Opened(a) if a.alert_type == "K8S.NODE_DownloadAndRunCombo" => {
+                Some(a.evidence.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(evidence, [["node:1:2", "node:1:3"]]);
 }
