@@ -613,6 +613,7 @@ impl Interner {
                     automaton,
                     offset,
                     words,
+                    process_only: field.reads_process_only(),
                 },
             ));
             offset += words;
@@ -621,7 +622,7 @@ impl Interner {
         let mut process_scans = Vec::new();
         let mut kept = 0;
         for (id, scan) in &scans {
-            if scan.field.reads_process_only() {
+            if scan.process_only {
                 process_scans.push(ProcessScan {
                     scan: *id as usize,
                     words: scan.offset..scan.offset + scan.words,

@@ -60,6 +60,8 @@ pub(crate) struct Scan {
     /// Where its bitset starts among all the scans' words.
     pub(crate) offset: usize,
     pub(crate) words: usize,
+    /// It scans a process-only field: its findings are kept per program.
+    pub(crate) process_only: bool,
 }
 
 /// Not computed yet for this event (results, name bitsets, scans).
@@ -87,6 +89,9 @@ pub struct Scratch {
     scan_bits: Box<[u64]>,
     /// The rules this event's program visits for its type, when known ([`Candidates`]).
     candidates: RefCell<Candidates>,
+    /// Whether this event worked out a process-only result, name bitset or scan its program
+    /// did not know: only then is there anything to keep for the program.
+    learned: bool,
     programs: Programs,
 }
 
@@ -157,7 +162,7 @@ pub struct ProcessKey {
     uid: u32,
     euid: u32,
     exe_upper_layer: bool,
-    /// Shared with the events: compared by executable and arguments.
+    /// Shared with the events: compared by executable and arguments ([`Ancestors::same_programs`]).
     ancestors: Ancestors,
 }
 
@@ -194,11 +199,8 @@ impl ProcessKey {
         p.uid.hash(&mut h);
         p.euid.hash(&mut h);
         p.exe_upper_layer.hash(&mut h);
-        p.ancestors.len().hash(&mut h);
-        for a in p.ancestors.iter() {
-            a.exe.hash(&mut h);
-            a.args.hash(&mut h);
-        }
+        // Worked out once per lineage: a lineage is shared by the events below its parent.
+        p.ancestors.identity_hash().hash(&mut h);
         h.finish()
     }
 
@@ -215,12 +217,7 @@ impl ProcessKey {
             && self.args == p.args
             && self.cwd == p.cwd
             && self.user == p.user
-            && self.ancestors.len() == p.ancestors.len()
-            && self
-                .ancestors
-                .iter()
-                .zip(p.ancestors.iter())
-                .all(|(a, b)| a.exe == b.exe && a.args == b.args)
+            && self.ancestors.same_programs(&p.ancestors)
     }
 }
 
@@ -234,6 +231,7 @@ impl Scratch {
             scan_state: vec![PENDING; tables.scans.len()].into(),
             scan_bits: vec![0; tables.scan_words].into(),
             candidates: RefCell::default(),
+            learned: false,
             programs: Programs::default(),
             tables,
         }
@@ -248,14 +246,18 @@ impl Scratch {
     /// lends the memory to `event`, with what is known of its program.
     pub(crate) fn begin(&mut self, event: &Event) -> Memo<'_> {
         self.keep_program();
-        self.results.fill(PENDING);
-        self.name_state.fill(PENDING);
-        self.scan_state.fill(PENDING);
+        self.learned = false;
         let candidates = self.candidates.get_mut();
         candidates.known = false;
         candidates.new = false;
-        if let Payload::Runtime(runtime) = &event.payload {
-            self.recall_program(runtime);
+        let recalled = match &event.payload {
+            Payload::Runtime(runtime) => self.recall_program(runtime),
+            _ => false,
+        };
+        if !recalled {
+            self.results.fill(PENDING);
+            self.name_state.fill(PENDING);
+            self.scan_state.fill(PENDING);
         }
         let program = self
             .programs
@@ -270,6 +272,7 @@ impl Scratch {
             scan_state,
             scan_bits,
             candidates,
+            learned,
             programs: _,
         } = self;
         Memo {
@@ -281,12 +284,14 @@ impl Scratch {
             scan_state: Cell::from_mut(&mut **scan_state).as_slice_of_cells(),
             scan_bits: Cell::from_mut(&mut **scan_bits).as_slice_of_cells(),
             candidates,
+            learned: Cell::from_mut(learned),
             program,
         }
     }
 
-    /// Loads what is known of the program of `runtime`, or starts an entry for it.
-    fn recall_program(&mut self, runtime: &RuntimeEvent) {
+    /// Loads what is known of the program of `runtime` and clears the rest (true), or starts
+    /// an entry for it (false: nothing is known, the caller clears everything).
+    fn recall_program(&mut self, runtime: &RuntimeEvent) -> bool {
         let hash = ProcessKey::hash(runtime);
         let programs = &mut self.programs;
         if let Some(&at) = programs.by_hash.get(&hash) {
@@ -295,8 +300,10 @@ impl Scratch {
                 programs.stats.hits += 1;
                 let p = self.tables.process_slots;
                 self.results[..p].copy_from_slice(&program.results);
+                self.results[p..].fill(PENDING);
                 self.name_state = program.name_state;
                 self.name_bits.copy_from_slice(&program.name_bits);
+                self.scan_state.fill(PENDING);
                 for (i, scan) in self.tables.process_scans.iter().enumerate() {
                     self.scan_state[scan.scan] = program.scan_state[i];
                     self.scan_bits[scan.words.clone()]
@@ -309,7 +316,7 @@ impl Scratch {
                     candidates.per_event.assign(per_event);
                 }
                 programs.current = Some(at);
-                return;
+                return true;
             }
         }
         programs.stats.misses += 1;
@@ -342,6 +349,7 @@ impl Scratch {
             }
         };
         programs.current = Some(at);
+        false
     }
 
     /// Stores what the event that just ended worked out about its program.
@@ -350,14 +358,16 @@ impl Scratch {
             return;
         };
         let program = &mut self.programs.entries[at];
-        let p = self.tables.process_slots;
-        program.results.copy_from_slice(&self.results[..p]);
-        program.name_state = self.name_state;
-        program.name_bits.copy_from_slice(&self.name_bits);
-        for (i, scan) in self.tables.process_scans.iter().enumerate() {
-            program.scan_state[i] = self.scan_state[scan.scan];
-            program.scan_bits[scan.kept.clone()]
-                .copy_from_slice(&self.scan_bits[scan.words.clone()]);
+        if self.learned {
+            let p = self.tables.process_slots;
+            program.results.copy_from_slice(&self.results[..p]);
+            program.name_state = self.name_state;
+            program.name_bits.copy_from_slice(&self.name_bits);
+            for (i, scan) in self.tables.process_scans.iter().enumerate() {
+                program.scan_state[i] = self.scan_state[scan.scan];
+                program.scan_bits[scan.kept.clone()]
+                    .copy_from_slice(&self.scan_bits[scan.words.clone()]);
+            }
         }
         let candidates = self.candidates.get_mut();
         if candidates.new {
@@ -376,6 +386,8 @@ pub(crate) struct Memo<'a> {
     scan_state: &'a [Cell<u8>],
     scan_bits: &'a [Cell<u64>],
     pub(crate) candidates: &'a RefCell<Candidates>,
+    /// Set where something its program keeps is first worked out ([`Scratch::learned`]).
+    learned: &'a Cell<bool>,
     /// The serial of the event's program entry (runtime events).
     pub(crate) program: Option<u64>,
 }
@@ -408,6 +420,9 @@ impl Memo<'_> {
             PENDING => {
                 let result = compute();
                 cell.set(result.code());
+                if (slot as usize) < self.tables.process_slots {
+                    self.learned.set(true);
+                }
                 result
             }
             code => Tri::from_code(code),
@@ -500,6 +515,7 @@ impl Memo<'_> {
             first = false;
         });
         self.name_state[index].set(if present { DONE } else { MISSING });
+        self.learned.set(true);
     }
 
     /// Which patterns of a shared scan the event's field holds, searched on first use;
@@ -523,6 +539,9 @@ impl Memo<'_> {
                 }
             });
             state.set(if found.is_some() { DONE } else { MISSING });
+            if scan.process_only {
+                self.learned.set(true);
+            }
         }
         (state.get() == DONE).then_some(Found(bits))
     }
@@ -551,4 +570,98 @@ impl Found<'_> {
 /// interleaved, so a class's bit is found without knowing how many words there are.
 fn name_word(word: usize, field: usize, all: bool) -> usize {
     (word * NAME_FIELDS.len() + field) * 2 + usize::from(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use kdr_model::{Ancestor, Process, RuntimeAction, Timestamp};
+
+    use super::*;
+
+    /// Slot 0 holds a process-only result, slot 1 a per-event one.
+    fn scratch() -> Scratch {
+        Scratch::new(Arc::new(EvalTables {
+            slots: 2,
+            process_slots: 1,
+            ..EvalTables::default()
+        }))
+    }
+
+    fn exec(args: &[&str], parent_pid: u32, parent_args: &[&str]) -> Event {
+        let strings = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        Event {
+            id: "n:1:1".into(),
+            time: Timestamp(0),
+            context: Default::default(),
+            payload: Payload::Runtime(Box::new(RuntimeEvent {
+                process: Process {
+                    exe: "/bin/sh".into(),
+                    args: strings(args),
+                    ancestors: Ancestors::from(vec![Ancestor {
+                        pid: parent_pid,
+                        exe: "/usr/sbin/nginx".into(),
+                        args: strings(parent_args),
+                    }]),
+                    ..Process::default()
+                },
+                container_privileged: None,
+                image_id: None,
+                cgroup_id: 0,
+                mnt_ns: 0,
+                action: RuntimeAction::Exec,
+            })),
+        }
+    }
+
+    /// `compute` for a result that must come from the program's memory.
+    fn remembered() -> Tri {
+        panic!("worked out again")
+    }
+
+    #[test]
+    fn a_program_keeps_what_any_of_its_events_worked_out() {
+        let mut scratch = scratch();
+        let a = exec(&["sh", "-c", "id"], 7, &["nginx"]);
+        // Learns nothing of the program: a per-event result only.
+        assert_eq!(scratch.begin(&a).memoized(1, || Tri::True), Tri::True);
+        // Learns the process-only result; the per-event one is worked out again.
+        let memo = scratch.begin(&a);
+        assert_eq!(memo.memoized(1, || Tri::False), Tri::False);
+        assert_eq!(memo.memoized(0, || Tri::False), Tri::False);
+        // Learns nothing new, and forgets nothing.
+        assert_eq!(scratch.begin(&a).memoized(0, remembered), Tri::False);
+        let b = exec(&["sh", "-c", "whoami"], 7, &["nginx"]);
+        assert_eq!(scratch.begin(&b).memoized(0, || Tri::True), Tri::True);
+        let memo = scratch.begin(&a);
+        assert_eq!(memo.memoized(0, remembered), Tri::False);
+        assert_eq!(memo.memoized(1, || Tri::Unknown), Tri::Unknown);
+        // A non-runtime event has no program and starts from nothing.
+        let mut audit = a.clone();
+        audit.payload = Payload::K8sAudit(Box::default());
+        assert_eq!(scratch.begin(&audit).memoized(0, || Tri::True), Tri::True);
+        assert_eq!(scratch.begin(&b).memoized(0, remembered), Tri::True);
+        assert_eq!(
+            scratch.program_stats(),
+            ProgramStats {
+                hits: 4,
+                misses: 2,
+                evicted: 0
+            }
+        );
+    }
+
+    #[test]
+    fn lineages_count_by_their_programs_never_by_their_hash_alone() {
+        let mut scratch = scratch();
+        let a = exec(&["sh"], 7, &["nginx", "-g"]);
+        assert_eq!(scratch.begin(&a).memoized(0, || Tri::True), Tri::True);
+        // Another lineage of the same programs (another parent pid, not shared): the same
+        // program.
+        let same = exec(&["sh"], 8, &["nginx", "-g"]);
+        assert_eq!(scratch.begin(&same).memoized(0, remembered), Tri::True);
+        // Where one argument ends counts.
+        let other = exec(&["sh"], 7, &["nginx-g"]);
+        assert_eq!(scratch.begin(&other).memoized(0, || Tri::False), Tri::False);
+        assert_eq!(scratch.program_stats().misses, 2);
+    }
 }
