@@ -367,7 +367,7 @@ impl FromIterator<Ancestor> for Ancestors {
 
 impl PartialEq for Ancestors {
     fn eq(&self, other: &Self) -> bool {
-        self.0.list == other.0.list
+        self.shares(other) || self.0.list == other.0.list
     }
 }
 

@@ -35,19 +35,11 @@ pub struct EvalTables {
     pub(crate) scans: Vec<Scan>,
     /// Words of every scan's bitset together.
     pub(crate) scan_words: usize,
-    /// The scans of process-only fields, remembered per program.
-    pub(crate) process_scans: Vec<ProcessScan>,
+    /// How many scans are of process-only fields (remembered per program): their states
+    /// come first, as do their words, so a program's are one contiguous copy of each.
+    pub(crate) process_scans: usize,
     /// Words of the process-only scans' bitsets together.
     pub(crate) process_scan_words: usize,
-}
-
-/// A scan of a process-only field: its id, where its words lie in the scratch and where in a
-/// program's copy.
-#[derive(Debug)]
-pub(crate) struct ProcessScan {
-    pub(crate) scan: usize,
-    pub(crate) words: std::ops::Range<usize>,
-    pub(crate) kept: std::ops::Range<usize>,
 }
 
 /// One field's shared scan: every `contains` pattern the rules test the field for, found in
@@ -57,6 +49,8 @@ pub(crate) struct Scan {
     pub(crate) field: Field,
     pub(crate) arg: FieldArg,
     pub(crate) automaton: AhoCorasick,
+    /// Where its state lies among the scans' states.
+    pub(crate) state: usize,
     /// Where its bitset starts among all the scans' words.
     pub(crate) offset: usize,
     pub(crate) words: usize,
@@ -95,13 +89,12 @@ pub struct Scratch {
     programs: Programs,
 }
 
-/// The rules an event of a known program visits (by type, before sequences under way), once
-/// worked out.
+/// The rules an event of a program visits (by type, before sequences under way), when this
+/// event worked them out: its program did not know them yet, and keeps them when the event
+/// ends (what it knew already is read in place, [`Memo::kept_candidates`]).
 #[derive(Debug, Default)]
 pub(crate) struct Candidates {
     pub(crate) known: bool,
-    /// Worked out during this event: kept for the program when the event ends.
-    pub(crate) new: bool,
     pub(crate) rules: RuleBits,
     /// Rules reached through per-event triggers that the program does not rule out.
     pub(crate) per_event: RuleBits,
@@ -247,9 +240,7 @@ impl Scratch {
     pub(crate) fn begin(&mut self, event: &Event) -> Memo<'_> {
         self.keep_program();
         self.learned = false;
-        let candidates = self.candidates.get_mut();
-        candidates.known = false;
-        candidates.new = false;
+        self.candidates.get_mut().known = false;
         let recalled = match &event.payload {
             Payload::Runtime(runtime) => self.recall_program(runtime),
             _ => false,
@@ -259,10 +250,6 @@ impl Scratch {
             self.name_state.fill(PENDING);
             self.scan_state.fill(PENDING);
         }
-        let program = self
-            .programs
-            .current
-            .map(|at| self.programs.entries[at].serial);
         let Scratch {
             tables,
             results,
@@ -273,8 +260,9 @@ impl Scratch {
             scan_bits,
             candidates,
             learned,
-            programs: _,
+            programs,
         } = self;
+        let program = programs.current.map(|at| &programs.entries[at]);
         Memo {
             tables,
             results: Cell::from_mut(&mut **results).as_slice_of_cells(),
@@ -284,8 +272,9 @@ impl Scratch {
             scan_state: Cell::from_mut(&mut **scan_state).as_slice_of_cells(),
             scan_bits: Cell::from_mut(&mut **scan_bits).as_slice_of_cells(),
             candidates,
+            kept_candidates: program.and_then(|p| p.candidates.as_ref()),
             learned: Cell::from_mut(learned),
-            program,
+            program: program.map(|p| p.serial),
         }
     }
 
@@ -303,18 +292,10 @@ impl Scratch {
                 self.results[p..].fill(PENDING);
                 self.name_state = program.name_state;
                 self.name_bits.copy_from_slice(&program.name_bits);
-                self.scan_state.fill(PENDING);
-                for (i, scan) in self.tables.process_scans.iter().enumerate() {
-                    self.scan_state[scan.scan] = program.scan_state[i];
-                    self.scan_bits[scan.words.clone()]
-                        .copy_from_slice(&program.scan_bits[scan.kept.clone()]);
-                }
-                if let Some((rules, per_event)) = &program.candidates {
-                    let candidates = self.candidates.get_mut();
-                    candidates.known = true;
-                    candidates.rules.assign(rules);
-                    candidates.per_event.assign(per_event);
-                }
+                let (states, words) = (self.tables.process_scans, self.tables.process_scan_words);
+                self.scan_state[..states].copy_from_slice(&program.scan_state);
+                self.scan_state[states..].fill(PENDING);
+                self.scan_bits[..words].copy_from_slice(&program.scan_bits);
                 programs.current = Some(at);
                 return true;
             }
@@ -332,7 +313,7 @@ impl Scratch {
             results: vec![PENDING; self.tables.process_slots].into(),
             name_state: [PENDING; NAME_FIELDS.len()],
             name_bits: vec![0; self.name_bits.len()].into(),
-            scan_state: vec![PENDING; self.tables.process_scans.len()].into(),
+            scan_state: vec![PENDING; self.tables.process_scans].into(),
             scan_bits: vec![0; self.tables.process_scan_words].into(),
             candidates: None,
         };
@@ -363,14 +344,14 @@ impl Scratch {
             program.results.copy_from_slice(&self.results[..p]);
             program.name_state = self.name_state;
             program.name_bits.copy_from_slice(&self.name_bits);
-            for (i, scan) in self.tables.process_scans.iter().enumerate() {
-                program.scan_state[i] = self.scan_state[scan.scan];
-                program.scan_bits[scan.kept.clone()]
-                    .copy_from_slice(&self.scan_bits[scan.words.clone()]);
-            }
+            let (states, words) = (self.tables.process_scans, self.tables.process_scan_words);
+            program
+                .scan_state
+                .copy_from_slice(&self.scan_state[..states]);
+            program.scan_bits.copy_from_slice(&self.scan_bits[..words]);
         }
         let candidates = self.candidates.get_mut();
-        if candidates.new {
+        if candidates.known {
             program.candidates = Some((candidates.rules.clone(), candidates.per_event.clone()));
         }
     }
@@ -386,6 +367,9 @@ pub(crate) struct Memo<'a> {
     scan_state: &'a [Cell<u8>],
     scan_bits: &'a [Cell<u64>],
     pub(crate) candidates: &'a RefCell<Candidates>,
+    /// [`Candidates::rules`] and [`Candidates::per_event`] of the event's program, when an
+    /// earlier event worked them out.
+    pub(crate) kept_candidates: Option<&'a (RuleBits, RuleBits)>,
     /// Set where something its program keeps is first worked out ([`Scratch::learned`]).
     learned: &'a Cell<bool>,
     /// The serial of the event's program entry (runtime events).
@@ -525,8 +509,8 @@ impl Memo<'_> {
         scan: u32,
         text: impl FnOnce(Field, &FieldArg) -> Option<&'t str>,
     ) -> Option<Found<'_>> {
-        let state = self.scan_state.get(scan as usize)?;
         let scan = self.tables.scans.get(scan as usize)?;
+        let state = &self.scan_state[scan.state];
         let bits = &self.scan_bits[scan.offset..scan.offset + scan.words];
         if state.get() == PENDING {
             for cell in bits {
