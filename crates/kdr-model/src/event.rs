@@ -298,12 +298,14 @@ impl Ancestors {
     /// A hash of what the lineage says about programs: each ancestor's executable and
     /// arguments, in order, without pids. Equal for lineages that [name the same
     /// programs](Ancestors::same_programs); a hash only, so never proof of equality.
+    #[inline]
     pub fn identity_hash(&self) -> u64 {
         *self.0.identity.get_or_init(|| identity_hash(&self.0.list))
     }
 
     /// Whether both are the same shared lineage (clones of one another): then they are equal
     /// in everything, pids included, without reading them.
+    #[inline]
     pub fn shares(&self, other: &Ancestors) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
@@ -311,6 +313,7 @@ impl Ancestors {
     /// Whether both lineages name the same programs: the same executables and arguments in
     /// the same order, pids aside. Shared lineages answer at once and different identity
     /// hashes refute it; otherwise the strings are compared.
+    #[inline]
     pub fn same_programs(&self, other: &Ancestors) -> bool {
         self.shares(other)
             || (self.len() == other.len()
