@@ -21,6 +21,7 @@ mod azure;
 mod cloudtrail;
 mod eks;
 mod gke;
+mod lineage;
 mod reader;
 mod sniff;
 mod time;
@@ -30,6 +31,7 @@ use std::fmt;
 
 use kdr_model::Event;
 
+use lineage::Lineages;
 pub use reader::{EventReader, LocatedError};
 
 /// Records longer than this are refused unless [`Decoder::with_max_record_bytes`] says
@@ -106,14 +108,22 @@ pub struct DecodeStats {
     /// Envelope items deliberately not decoded because they carry no audit or activity data
     /// (other AKS log categories, other EKS log streams, CloudWatch control messages, ...).
     pub skipped: u64,
+    /// Lineages the decoder stopped sharing to stay within its bound (see [`Decoder`]): only
+    /// sharing is lost, never an event or a field.
+    pub lineages_forgotten: u64,
 }
 
 /// A reusable decoder with its limits and counters.
+///
+/// Runtime events it decodes share their lineage with the earlier events of the stream that
+/// had an equal one (pids included; a bounded table), as the sensor's events do live.
 #[derive(Clone, Debug)]
 pub struct Decoder {
     max_record_bytes: usize,
     default_cluster: Option<String>,
     stats: DecodeStats,
+    /// `None` for a decoder of one record ([`decode_record`]): nothing to share with.
+    lineages: Option<Lineages>,
 }
 
 impl Default for Decoder {
@@ -122,6 +132,7 @@ impl Default for Decoder {
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             default_cluster: None,
             stats: DecodeStats::default(),
+            lineages: Some(Lineages::default()),
         }
     }
 }
@@ -149,7 +160,10 @@ impl Decoder {
     }
 
     pub fn stats(&self) -> DecodeStats {
-        self.stats
+        DecodeStats {
+            lineages_forgotten: self.lineages.as_ref().map_or(0, |l| l.forgotten),
+            ..self.stats
+        }
     }
 
     /// Decodes one record, appending its events to `out`. When an envelope holds several
@@ -185,6 +199,9 @@ impl Decoder {
             decode_any(record, &mut ctx, true);
         }
         let skipped = ctx.skipped;
+        if let Some(lineages) = &mut self.lineages {
+            lineages.share(&mut out[events_before..]);
+        }
         if let Some(cluster) = &self.default_cluster {
             for event in &mut out[events_before..] {
                 if event.context.cluster.is_none() {
@@ -214,9 +231,14 @@ pub(crate) fn too_large(len: usize, max: usize) -> DecodeError {
 /// One record (one line of input) -> zero or more events appended to `out` (an `EventList` or
 /// an envelope holding many records yields many). The format is auto-detected per record.
 ///
-/// Uses the default limits; keep a [`Decoder`] around to configure them or to read counters.
+/// Uses the default limits; keep a [`Decoder`] around to configure them, to read counters or
+/// to share lineages among the events of a stream.
 pub fn decode_record(record: &str, out: &mut Vec<Event>) -> Result<(), DecodeError> {
-    Decoder::default().decode(record, out)
+    Decoder {
+        lineages: None,
+        ..Decoder::default()
+    }
+    .decode(record, out)
 }
 
 /// Where decoded events and errors of one record go.

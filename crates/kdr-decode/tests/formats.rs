@@ -57,7 +57,8 @@ fn audit_lines_decode_every_level_stage_and_resource() {
             records: 13,
             events: 13,
             rejected: 0,
-            skipped: 0
+            skipped: 0,
+            lineages_forgotten: 0
         }
     );
     let resources: Vec<&str> = events

@@ -5,7 +5,10 @@
 //! look at them, and the few that do parse only the object kinds they need (see `kdr-decode`'s
 //! object views).
 
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
+
+use rustc_hash::FxHasher;
 
 use serde::ser::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -275,13 +278,61 @@ pub struct Ancestor {
 /// the same one. It reads as a slice (`Deref<Target = [Ancestor]>`) and its JSON form is a
 /// plain array of ancestors, written once and then copied: a shared lineage goes out with
 /// every event of the processes below it, and often outweighs the rest of the event.
+///
+/// A lineage also keeps its [identity hash](Ancestors::identity_hash), worked out on first
+/// use, so that whoever keys something by the programs of a lineage reads its strings once
+/// per lineage rather than once per event.
 #[derive(Clone, Default)]
 pub struct Ancestors(Arc<Lineage>);
 
 #[derive(Default)]
 struct Lineage {
-    list: Box<[Ancestor]>,
+    /// A `Vec` as built (a boxed slice would reallocate whenever the capacity was larger).
+    list: Vec<Ancestor>,
+    /// Hash of each ancestor's executable and arguments (pids aside).
+    identity: OnceLock<u64>,
     json: OnceLock<Box<RawValue>>,
+}
+
+impl Ancestors {
+    /// A hash of what the lineage says about programs: each ancestor's executable and
+    /// arguments, in order, without pids. Equal for lineages that [name the same
+    /// programs](Ancestors::same_programs); a hash only, so never proof of equality.
+    #[inline]
+    pub fn identity_hash(&self) -> u64 {
+        *self.0.identity.get_or_init(|| identity_hash(&self.0.list))
+    }
+
+    /// Whether both are the same shared lineage (clones of one another): then they are equal
+    /// in everything, pids included, without reading them.
+    #[inline]
+    pub fn shares(&self, other: &Ancestors) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Whether both lineages name the same programs: the same executables and arguments in
+    /// the same order, pids aside. Shared lineages answer at once and different identity
+    /// hashes refute it; otherwise the strings are compared.
+    #[inline]
+    pub fn same_programs(&self, other: &Ancestors) -> bool {
+        self.shares(other)
+            || (self.len() == other.len()
+                && self.identity_hash() == other.identity_hash()
+                && self
+                    .iter()
+                    .zip(other.iter())
+                    .all(|(a, b)| a.exe == b.exe && a.args == b.args))
+    }
+}
+
+fn identity_hash(list: &[Ancestor]) -> u64 {
+    let mut hasher = FxHasher::default();
+    list.len().hash(&mut hasher);
+    for ancestor in list {
+        ancestor.exe.hash(&mut hasher);
+        ancestor.args.hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 impl std::ops::Deref for Ancestors {
@@ -304,7 +355,8 @@ impl<'a> IntoIterator for &'a Ancestors {
 impl From<Vec<Ancestor>> for Ancestors {
     fn from(list: Vec<Ancestor>) -> Self {
         Ancestors(Arc::new(Lineage {
-            list: list.into(),
+            list,
+            identity: OnceLock::new(),
             json: OnceLock::new(),
         }))
     }
@@ -318,7 +370,7 @@ impl FromIterator<Ancestor> for Ancestors {
 
 impl PartialEq for Ancestors {
     fn eq(&self, other: &Self) -> bool {
-        self.0.list == other.0.list
+        self.shares(other) || self.0.list == other.0.list
     }
 }
 
@@ -566,6 +618,40 @@ mod tests {
         let back: Ancestors = serde_json::from_str(&plain).unwrap();
         assert_eq!(back, shared);
         assert_eq!(back[0].args[2], "echo \"a\"\n");
+    }
+
+    #[test]
+    fn lineages_know_their_programs_apart_from_pids() {
+        let shell = |pid| {
+            Ancestors::from(vec![
+                ancestor(pid, "/bin/sh", &["sh", "-c", "x"]),
+                ancestor(1, "/sbin/init", &[]),
+            ])
+        };
+        let (a, b) = (shell(7), shell(8));
+        assert!(!a.shares(&b));
+        assert!(a.shares(&a.clone()));
+        assert_eq!(a.identity_hash(), b.identity_hash(), "pids aside");
+        assert!(a.same_programs(&b));
+        assert_ne!(a, b, "equality still reads pids");
+        // Each string counts, and where one argument ends.
+        for other in [
+            vec![ancestor(7, "/bin/sh", &["sh", "-c", "y"])],
+            vec![
+                ancestor(7, "/bin/sh", &["sh", "-cx"]),
+                ancestor(1, "/sbin/init", &[]),
+            ],
+            vec![
+                ancestor(7, "/bin/sh", &["sh", "-c", "x"]),
+                ancestor(1, "/sbin/init", &[""]),
+            ],
+            vec![ancestor(7, "/bin/sh", &["sh", "-c", "x"])],
+        ] {
+            let other = Ancestors::from(other);
+            assert!(!a.same_programs(&other), "{other:?}");
+            assert_ne!(a.identity_hash(), other.identity_hash(), "{other:?}");
+        }
+        assert!(Ancestors::default().same_programs(&Ancestors::from(Vec::new())));
     }
 
     #[test]

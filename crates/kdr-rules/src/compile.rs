@@ -21,7 +21,7 @@ use crate::fields::{ArgKind, Field, FieldArg, FieldSource, FieldType, Val};
 use crate::glob::Globs;
 use crate::input::Input;
 use crate::loader::{ExceptionDef, ExceptionValue, ListDef, Location, MacroDef, RuleError, Text};
-use crate::memo::{EvalTables, ProcessScan, Scan};
+use crate::memo::{EvalTables, Scan};
 use crate::names::{ClassBuilder, NAME_FIELDS};
 use crate::parser::{parse_condition, Ast, FieldRef, Op, Operand, Value};
 
@@ -595,7 +595,6 @@ impl Interner {
     /// the automaton of every shared scan.
     pub fn finish(self) -> Result<EvalTables, String> {
         let mut scans: Vec<(u32, Scan)> = Vec::with_capacity(self.scans.len());
-        let mut offset = 0;
         for ((field, arg), patterns) in self.scans {
             let mut texts = vec![""; patterns.ids.len()];
             for (text, id) in &patterns.ids {
@@ -615,23 +614,29 @@ impl Interner {
                     field,
                     arg,
                     automaton,
-                    offset,
+                    // Placed below, process-only scans first.
+                    state: 0,
+                    offset: 0,
                     words,
+                    process_only: field.reads_process_only(),
                 },
             ));
-            offset += words;
         }
         scans.sort_by_key(|(id, _)| *id);
-        let mut process_scans = Vec::new();
-        let mut kept = 0;
-        for (id, scan) in &scans {
-            if scan.field.reads_process_only() {
-                process_scans.push(ProcessScan {
-                    scan: *id as usize,
-                    words: scan.offset..scan.offset + scan.words,
-                    kept: kept..kept + scan.words,
-                });
-                kept += scan.words;
+        let (mut state, mut offset) = (0, 0);
+        let (mut process_scans, mut process_scan_words) = (0, 0);
+        for process_only in [true, false] {
+            for (_, scan) in scans
+                .iter_mut()
+                .filter(|(_, s)| s.process_only == process_only)
+            {
+                scan.state = state;
+                scan.offset = offset;
+                state += 1;
+                offset += scan.words;
+            }
+            if process_only {
+                (process_scans, process_scan_words) = (state, offset);
             }
         }
         Ok(EvalTables {
@@ -642,7 +647,7 @@ impl Interner {
             scans: scans.into_iter().map(|(_, scan)| scan).collect(),
             scan_words: offset,
             process_scans,
-            process_scan_words: kept,
+            process_scan_words,
         })
     }
 }

@@ -303,35 +303,40 @@ impl Rules {
             .runtime_triggers
             .get(key)
             .unwrap_or(&self.runtime_other);
-        let mut program = input.program_candidates().borrow_mut();
-        if !program.known {
-            triggers.triggered(input, out);
-            if input.program().is_some() {
-                let mut rules = RuleBits::default();
-                let mut per_event = RuleBits::default();
-                for (from, into) in [
-                    (&*out, &mut rules),
-                    (triggers.event_routed(), &mut per_event),
-                ] {
-                    for index in from.iter() {
-                        if !self.rules[index].refuted_by_program(input) {
-                            into.insert(index);
+        let mut worked_out = input.program_candidates().borrow_mut();
+        let (rules, per_event) = match input.kept_candidates() {
+            Some((rules, per_event)) => (rules, per_event),
+            None => {
+                if !worked_out.known {
+                    triggers.triggered(input, out);
+                    if input.program().is_some() {
+                        let mut rules = RuleBits::default();
+                        let mut per_event = RuleBits::default();
+                        for (from, into) in [
+                            (&*out, &mut rules),
+                            (triggers.event_routed(), &mut per_event),
+                        ] {
+                            for index in from.iter() {
+                                if !self.rules[index].refuted_by_program(input) {
+                                    into.insert(index);
+                                }
+                            }
                         }
+                        worked_out.rules = rules;
+                        worked_out.per_event = per_event;
+                    } else {
+                        // A program not remembered: ruling rules out first would cost what
+                        // visiting them costs, for this one event.
+                        worked_out.rules.assign(out);
+                        worked_out.per_event.assign(triggers.event_routed());
                     }
+                    worked_out.known = true;
                 }
-                program.rules = rules;
-                program.per_event = per_event;
-                program.new = true;
-            } else {
-                // A program not remembered: ruling rules out first would cost what
-                // visiting them costs, for this one event.
-                program.rules.assign(out);
-                program.per_event.assign(triggers.event_routed());
+                (&worked_out.rules, &worked_out.per_event)
             }
-            program.known = true;
-        }
-        out.assign(&program.rules);
-        triggers.add_event_triggered(input, &program.per_event, out);
+        };
+        out.assign(rules);
+        triggers.add_event_triggered(input, per_event, out);
         triggers.add_under_way(under_way, out);
     }
 

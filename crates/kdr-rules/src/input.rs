@@ -14,6 +14,7 @@ use crate::compile::{Slot, Tri};
 use crate::fields::{Field, FieldArg, Val};
 use crate::k8s::{ObjectFacts, ServiceFacts, WorkloadFacts};
 use crate::memo::{Candidates, Found, Memo, Scratch};
+use crate::triggers::RuleBits;
 
 /// A LoadBalancer Service joined with one workload it selects, synthesized by the engine's
 /// inventory (source `exposure`).
@@ -136,6 +137,12 @@ impl<'a> Input<'a> {
     /// [`Rules::runtime_candidates`](crate::Rules::runtime_candidates)).
     pub(crate) fn program_candidates(&self) -> &std::cell::RefCell<Candidates> {
         self.memo.candidates
+    }
+
+    /// The rules this event's program visits for its type and those it does not rule out
+    /// among the per-event triggered, when an earlier event of the program worked them out.
+    pub(crate) fn kept_candidates(&self) -> Option<&(RuleBits, RuleBits)> {
+        self.memo.kept_candidates
     }
 
     /// Names this runtime event's program (event type and process without pids, compared

@@ -37,19 +37,11 @@ pub struct EvalTables {
     pub(crate) scans: Vec<Scan>,
     /// Words of every scan's bitset together.
     pub(crate) scan_words: usize,
-    /// The scans of process-only fields, remembered per program.
-    pub(crate) process_scans: Vec<ProcessScan>,
+    /// How many scans are of process-only fields (remembered per program): their states
+    /// come first, as do their words, so a program's are one contiguous copy of each.
+    pub(crate) process_scans: usize,
     /// Words of the process-only scans' bitsets together.
     pub(crate) process_scan_words: usize,
-}
-
-/// A scan of a process-only field: its id, where its words lie in the scratch and where in a
-/// program's copy.
-#[derive(Debug)]
-pub(crate) struct ProcessScan {
-    pub(crate) scan: usize,
-    pub(crate) words: std::ops::Range<usize>,
-    pub(crate) kept: std::ops::Range<usize>,
 }
 
 /// One field's shared scan: every `contains` pattern the rules test the field for, found in
@@ -59,9 +51,13 @@ pub(crate) struct Scan {
     pub(crate) field: Field,
     pub(crate) arg: FieldArg,
     pub(crate) automaton: AhoCorasick,
+    /// Where its state lies among the scans' states.
+    pub(crate) state: usize,
     /// Where its bitset starts among all the scans' words.
     pub(crate) offset: usize,
     pub(crate) words: usize,
+    /// It scans a process-only field: its findings are kept per program.
+    pub(crate) process_only: bool,
 }
 
 /// Not computed yet for this event (results, name bitsets, scans).
@@ -89,16 +85,18 @@ pub struct Scratch {
     scan_bits: Box<[u64]>,
     /// The rules this event's program visits for its type, when known ([`Candidates`]).
     candidates: RefCell<Candidates>,
+    /// Whether this event worked out a process-only result, name bitset or scan its program
+    /// did not know: only then is there anything to keep for the program.
+    learned: bool,
     programs: Programs,
 }
 
-/// The rules an event of a known program visits (by type, before sequences under way), once
-/// worked out.
+/// The rules an event of a program visits (by type, before sequences under way), when this
+/// event worked them out: its program did not know them yet, and keeps them when the event
+/// ends (what it knew already is read in place, [`Memo::kept_candidates`]).
 #[derive(Debug, Default)]
 pub(crate) struct Candidates {
     pub(crate) known: bool,
-    /// Worked out during this event: kept for the program when the event ends.
-    pub(crate) new: bool,
     pub(crate) rules: RuleBits,
     /// Rules reached through per-event triggers that the program does not rule out.
     pub(crate) per_event: RuleBits,
@@ -169,7 +167,7 @@ pub struct ProcessKey {
     uid: u32,
     euid: u32,
     exe_upper_layer: bool,
-    /// Shared with the events: compared by executable and arguments.
+    /// Shared with the events: compared by executable and arguments ([`Ancestors::same_programs`]).
     ancestors: Ancestors,
 }
 
@@ -206,11 +204,8 @@ impl ProcessKey {
         p.uid.hash(&mut h);
         p.euid.hash(&mut h);
         p.exe_upper_layer.hash(&mut h);
-        p.ancestors.len().hash(&mut h);
-        for a in p.ancestors.iter() {
-            a.exe.hash(&mut h);
-            a.args.hash(&mut h);
-        }
+        // Worked out once per lineage: a lineage is shared by the events below its parent.
+        p.ancestors.identity_hash().hash(&mut h);
         h.finish()
     }
 
@@ -227,12 +222,7 @@ impl ProcessKey {
             && self.args == p.args
             && self.cwd == p.cwd
             && self.user == p.user
-            && self.ancestors.len() == p.ancestors.len()
-            && self
-                .ancestors
-                .iter()
-                .zip(p.ancestors.iter())
-                .all(|(a, b)| a.exe == b.exe && a.args == b.args)
+            && self.ancestors.same_programs(&p.ancestors)
     }
 }
 
@@ -246,6 +236,7 @@ impl Scratch {
             scan_state: vec![PENDING; tables.scans.len()].into(),
             scan_bits: vec![0; tables.scan_words].into(),
             candidates: RefCell::default(),
+            learned: false,
             programs: Programs::default(),
             tables,
         }
@@ -260,19 +251,17 @@ impl Scratch {
     /// lends the memory to `event`, with what is known of its program.
     pub(crate) fn begin(&mut self, event: &Event) -> Memo<'_> {
         self.keep_program();
-        self.results.fill(PENDING);
-        self.name_state.fill(PENDING);
-        self.scan_state.fill(PENDING);
-        let candidates = self.candidates.get_mut();
-        candidates.known = false;
-        candidates.new = false;
-        if let Payload::Runtime(runtime) = &event.payload {
-            self.recall_program(runtime);
+        self.learned = false;
+        self.candidates.get_mut().known = false;
+        let recalled = match &event.payload {
+            Payload::Runtime(runtime) => self.recall_program(runtime),
+            _ => false,
+        };
+        if !recalled {
+            self.results.fill(PENDING);
+            self.name_state.fill(PENDING);
+            self.scan_state.fill(PENDING);
         }
-        let program = self
-            .programs
-            .current
-            .map(|at| self.programs.entries[at].serial);
         let Scratch {
             tables,
             results,
@@ -282,8 +271,10 @@ impl Scratch {
             scan_state,
             scan_bits,
             candidates,
-            programs: _,
+            learned,
+            programs,
         } = self;
+        let program = programs.current.map(|at| &programs.entries[at]);
         Memo {
             tables,
             results: Cell::from_mut(&mut **results).as_slice_of_cells(),
@@ -293,12 +284,15 @@ impl Scratch {
             scan_state: Cell::from_mut(&mut **scan_state).as_slice_of_cells(),
             scan_bits: Cell::from_mut(&mut **scan_bits).as_slice_of_cells(),
             candidates,
-            program,
+            kept_candidates: program.and_then(|p| p.candidates.as_ref()),
+            learned: Cell::from_mut(learned),
+            program: program.map(|p| p.serial),
         }
     }
 
-    /// Loads what is known of the program of `runtime`, or starts an entry for it.
-    fn recall_program(&mut self, runtime: &RuntimeEvent) {
+    /// Loads what is known of the program of `runtime` and clears the rest (true), or starts
+    /// an entry for it (false: nothing is known, the caller clears everything).
+    fn recall_program(&mut self, runtime: &RuntimeEvent) -> bool {
         let hash = ProcessKey::hash(runtime);
         let programs = &mut self.programs;
         if let Some(&at) = programs.by_hash.get(&hash) {
@@ -307,21 +301,15 @@ impl Scratch {
                 programs.stats.hits += 1;
                 let p = self.tables.process_slots;
                 self.results[..p].copy_from_slice(&program.results);
+                self.results[p..].fill(PENDING);
                 self.name_state = program.name_state;
                 self.name_bits.copy_from_slice(&program.name_bits);
-                for (i, scan) in self.tables.process_scans.iter().enumerate() {
-                    self.scan_state[scan.scan] = program.scan_state[i];
-                    self.scan_bits[scan.words.clone()]
-                        .copy_from_slice(&program.scan_bits[scan.kept.clone()]);
-                }
-                if let Some((rules, per_event)) = &program.candidates {
-                    let candidates = self.candidates.get_mut();
-                    candidates.known = true;
-                    candidates.rules.assign(rules);
-                    candidates.per_event.assign(per_event);
-                }
+                let (states, words) = (self.tables.process_scans, self.tables.process_scan_words);
+                self.scan_state[..states].copy_from_slice(&program.scan_state);
+                self.scan_state[states..].fill(PENDING);
+                self.scan_bits[..words].copy_from_slice(&program.scan_bits);
                 programs.current = Some(at);
-                return;
+                return true;
             }
         }
         programs.stats.misses += 1;
@@ -333,7 +321,7 @@ impl Scratch {
         if programs.seen_once[slot] != hash {
             programs.seen_once[slot] = hash;
             programs.stats.first_seen += 1;
-            return;
+            return false;
         }
         if programs.entries.len() >= MAX_PROGRAMS {
             programs.stats.evicted += programs.entries.len() as u64;
@@ -347,7 +335,7 @@ impl Scratch {
             results: vec![PENDING; self.tables.process_slots].into(),
             name_state: [PENDING; NAME_FIELDS.len()],
             name_bits: vec![0; self.name_bits.len()].into(),
-            scan_state: vec![PENDING; self.tables.process_scans.len()].into(),
+            scan_state: vec![PENDING; self.tables.process_scans].into(),
             scan_bits: vec![0; self.tables.process_scan_words].into(),
             candidates: None,
         };
@@ -364,6 +352,7 @@ impl Scratch {
             }
         };
         programs.current = Some(at);
+        false
     }
 
     /// Stores what the event that just ended worked out about its program.
@@ -372,17 +361,19 @@ impl Scratch {
             return;
         };
         let program = &mut self.programs.entries[at];
-        let p = self.tables.process_slots;
-        program.results.copy_from_slice(&self.results[..p]);
-        program.name_state = self.name_state;
-        program.name_bits.copy_from_slice(&self.name_bits);
-        for (i, scan) in self.tables.process_scans.iter().enumerate() {
-            program.scan_state[i] = self.scan_state[scan.scan];
-            program.scan_bits[scan.kept.clone()]
-                .copy_from_slice(&self.scan_bits[scan.words.clone()]);
+        if self.learned {
+            let p = self.tables.process_slots;
+            program.results.copy_from_slice(&self.results[..p]);
+            program.name_state = self.name_state;
+            program.name_bits.copy_from_slice(&self.name_bits);
+            let (states, words) = (self.tables.process_scans, self.tables.process_scan_words);
+            program
+                .scan_state
+                .copy_from_slice(&self.scan_state[..states]);
+            program.scan_bits.copy_from_slice(&self.scan_bits[..words]);
         }
         let candidates = self.candidates.get_mut();
-        if candidates.new {
+        if candidates.known {
             program.candidates = Some((candidates.rules.clone(), candidates.per_event.clone()));
         }
     }
@@ -398,6 +389,11 @@ pub(crate) struct Memo<'a> {
     scan_state: &'a [Cell<u8>],
     scan_bits: &'a [Cell<u64>],
     pub(crate) candidates: &'a RefCell<Candidates>,
+    /// [`Candidates::rules`] and [`Candidates::per_event`] of the event's program, when an
+    /// earlier event worked them out.
+    pub(crate) kept_candidates: Option<&'a (RuleBits, RuleBits)>,
+    /// Set where something its program keeps is first worked out ([`Scratch::learned`]).
+    learned: &'a Cell<bool>,
     /// The serial of the event's program entry (runtime events).
     pub(crate) program: Option<u64>,
 }
@@ -430,6 +426,9 @@ impl Memo<'_> {
             PENDING => {
                 let result = compute();
                 cell.set(result.code());
+                if (slot as usize) < self.tables.process_slots {
+                    self.learned.set(true);
+                }
                 result
             }
             code => Tri::from_code(code),
@@ -522,6 +521,7 @@ impl Memo<'_> {
             first = false;
         });
         self.name_state[index].set(if present { DONE } else { MISSING });
+        self.learned.set(true);
     }
 
     /// Which patterns of a shared scan the event's field holds, searched on first use;
@@ -531,8 +531,8 @@ impl Memo<'_> {
         scan: u32,
         text: impl FnOnce(Field, &FieldArg) -> Option<&'t str>,
     ) -> Option<Found<'_>> {
-        let state = self.scan_state.get(scan as usize)?;
         let scan = self.tables.scans.get(scan as usize)?;
+        let state = &self.scan_state[scan.state];
         let bits = &self.scan_bits[scan.offset..scan.offset + scan.words];
         if state.get() == PENDING {
             for cell in bits {
@@ -545,6 +545,9 @@ impl Memo<'_> {
                 }
             });
             state.set(if found.is_some() { DONE } else { MISSING });
+            if scan.process_only {
+                self.learned.set(true);
+            }
         }
         (state.get() == DONE).then_some(Found(bits))
     }
@@ -573,4 +576,109 @@ impl Found<'_> {
 /// interleaved, so a class's bit is found without knowing how many words there are.
 fn name_word(word: usize, field: usize, all: bool) -> usize {
     (word * NAME_FIELDS.len() + field) * 2 + usize::from(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use kdr_model::{Ancestor, Process, RuntimeAction, Timestamp};
+
+    use super::*;
+
+    /// Slot 0 holds a process-only result, slot 1 a per-event one.
+    fn scratch() -> Scratch {
+        Scratch::new(Arc::new(EvalTables {
+            slots: 2,
+            process_slots: 1,
+            ..EvalTables::default()
+        }))
+    }
+
+    fn exec(args: &[&str], parent_pid: u32, parent_args: &[&str]) -> Event {
+        let strings = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+        Event {
+            id: "n:1:1".into(),
+            time: Timestamp(0),
+            context: Default::default(),
+            payload: Payload::Runtime(Box::new(RuntimeEvent {
+                process: Process {
+                    exe: "/bin/sh".into(),
+                    args: strings(args),
+                    ancestors: Ancestors::from(vec![Ancestor {
+                        pid: parent_pid,
+                        exe: "/usr/sbin/nginx".into(),
+                        args: strings(parent_args),
+                    }]),
+                    ..Process::default()
+                },
+                container_privileged: None,
+                image_id: None,
+                cgroup_id: 0,
+                mnt_ns: 0,
+                action: RuntimeAction::Exec,
+            })),
+        }
+    }
+
+    /// `compute` for a result that must come from the program's memory.
+    fn remembered() -> Tri {
+        panic!("worked out again")
+    }
+
+    #[test]
+    fn a_program_keeps_what_any_of_its_events_worked_out() {
+        let mut scratch = scratch();
+        let a = exec(&["sh", "-c", "id"], 7, &["nginx"]);
+        // Seen once: not remembered yet.
+        assert_eq!(scratch.begin(&a).memoized(1, || Tri::True), Tri::True);
+        // Remembered from now on; learns nothing of the program: a per-event result only.
+        assert_eq!(scratch.begin(&a).memoized(1, || Tri::True), Tri::True);
+        // Learns the process-only result; the per-event one is worked out again.
+        let memo = scratch.begin(&a);
+        assert_eq!(memo.memoized(1, || Tri::False), Tri::False);
+        assert_eq!(memo.memoized(0, || Tri::False), Tri::False);
+        // Learns nothing new, and forgets nothing.
+        assert_eq!(scratch.begin(&a).memoized(0, remembered), Tri::False);
+        let b = exec(&["sh", "-c", "whoami"], 7, &["nginx"]);
+        for _ in 0..2 {
+            assert_eq!(scratch.begin(&b).memoized(0, || Tri::True), Tri::True);
+        }
+        let memo = scratch.begin(&a);
+        assert_eq!(memo.memoized(0, remembered), Tri::False);
+        assert_eq!(memo.memoized(1, || Tri::Unknown), Tri::Unknown);
+        // A non-runtime event has no program and starts from nothing.
+        let mut audit = a.clone();
+        audit.payload = Payload::K8sAudit(Box::default());
+        assert_eq!(scratch.begin(&audit).memoized(0, || Tri::True), Tri::True);
+        assert_eq!(scratch.begin(&b).memoized(0, remembered), Tri::True);
+        assert_eq!(
+            scratch.program_stats(),
+            ProgramStats {
+                hits: 4,
+                misses: 4,
+                first_seen: 2,
+                evicted: 0
+            }
+        );
+    }
+
+    #[test]
+    fn lineages_count_by_their_programs_never_by_their_hash_alone() {
+        let mut scratch = scratch();
+        let a = exec(&["sh"], 7, &["nginx", "-g"]);
+        // Remembered from its second event on.
+        for _ in 0..2 {
+            assert_eq!(scratch.begin(&a).memoized(0, || Tri::True), Tri::True);
+        }
+        // Another lineage of the same programs (another parent pid, not shared): the same
+        // program.
+        let same = exec(&["sh"], 8, &["nginx", "-g"]);
+        assert_eq!(scratch.begin(&same).memoized(0, remembered), Tri::True);
+        // Where one argument ends counts.
+        let other = exec(&["sh"], 7, &["nginx-g"]);
+        for _ in 0..2 {
+            assert_eq!(scratch.begin(&other).memoized(0, || Tri::False), Tri::False);
+        }
+        assert_eq!(scratch.program_stats().misses, 4);
+        assert_eq!(scratch.program_stats().hits, 1);
+    }
 }

@@ -30,9 +30,11 @@ fn main() {
     let rounds: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(3);
     let text = std::fs::read_to_string(path).expect("read benchmark input");
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    // One decoder for the stream, as `kdr detect` reads a file: its events share lineages.
+    let mut decoder = kdr_decode::Decoder::new();
     let mut events: Vec<Event> = Vec::with_capacity(lines.len());
     for line in &lines {
-        kdr_decode::decode_record(line, &mut events).expect("decodes");
+        decoder.decode(line, &mut events).expect("decodes");
     }
     let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
     for e in &events {
@@ -56,11 +58,12 @@ fn main() {
         rounds
     };
     let decode = best_of(decode_rounds, || {
+        let mut decoder = kdr_decode::Decoder::new();
         let mut out = Vec::new();
         let mut n = 0usize;
         for line in &lines {
             out.clear();
-            kdr_decode::decode_record(line, &mut out).expect("decodes");
+            decoder.decode(line, &mut out).expect("decodes");
             n += out.len();
         }
         n
