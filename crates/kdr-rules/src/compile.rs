@@ -9,8 +9,7 @@
 use std::cell::RefCell;
 
 use aho_corasick::{
-    AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Anchored, Input as AcInput, MatchKind,
-    StartKind,
+    AhoCorasick, AhoCorasickBuilder, Anchored, Input as AcInput, MatchKind, StartKind,
 };
 use regex::RegexSet;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -600,11 +599,11 @@ impl Interner {
             for (text, id) in &patterns.ids {
                 texts[*id as usize] = text;
             }
-            let automaton = AhoCorasickBuilder::new()
+            // A DFA, walked byte by byte by the scan: one transition per byte, on every
+            // event that reaches it.
+            let automaton = aho_corasick::dfa::DFA::builder()
                 .ascii_case_insensitive(true)
                 .match_kind(MatchKind::Standard)
-                // One transition per byte: the scan runs on every event that reaches it.
-                .kind(Some(AhoCorasickKind::DFA))
                 .build(&texts)
                 .map_err(|e| format!("cannot build the scan of `{}`: {e}", field.info().name))?;
             let words = texts.len().div_ceil(64);

@@ -16,7 +16,6 @@ use std::cell::{Cell, RefCell};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use aho_corasick::AhoCorasick;
 use rustc_hash::{FxHashMap, FxHasher};
 
 use kdr_model::{Ancestors, Event, FdKind, Payload, Process, RuntimeEvent};
@@ -50,7 +49,7 @@ pub struct EvalTables {
 pub(crate) struct Scan {
     pub(crate) field: Field,
     pub(crate) arg: FieldArg,
-    pub(crate) automaton: AhoCorasick,
+    pub(crate) automaton: aho_corasick::dfa::DFA,
     /// Where its state lies among the scans' states.
     pub(crate) state: usize,
     /// Where its bitset starts among all the scans' words.
@@ -539,10 +538,9 @@ impl Memo<'_> {
                 cell.set(0);
             }
             let found = text(scan.field, &scan.arg).map(|text| {
-                for found in scan.automaton.find_overlapping_iter(text) {
-                    let id = found.pattern().as_usize();
+                each_pattern_in(&scan.automaton, text.as_bytes(), |id| {
                     bits[id / 64].set(bits[id / 64].get() | 1 << (id % 64));
-                }
+                });
             });
             state.set(if found.is_some() { DONE } else { MISSING });
             if scan.process_only {
@@ -550,6 +548,36 @@ impl Memo<'_> {
             }
         }
         (state.get() == DONE).then_some(Found(bits))
+    }
+}
+
+/// Calls `found` with every pattern of `dfa` that occurs in `text` (once per occurrence):
+/// the automaton walked a byte at a time, which costs a fraction of an overlapping search
+/// through the iterator API on the short texts of events.
+fn each_pattern_in(dfa: &aho_corasick::dfa::DFA, text: &[u8], mut found: impl FnMut(usize)) {
+    use aho_corasick::automaton::Automaton;
+    use aho_corasick::Anchored;
+    let Ok(mut state) = dfa.start_state(Anchored::No) else {
+        return;
+    };
+    let mut report = |state| {
+        for index in 0..dfa.match_len(state) {
+            found(dfa.match_pattern(state, index).as_usize());
+        }
+    };
+    if dfa.is_match(state) {
+        report(state);
+    }
+    for &byte in text {
+        state = dfa.next_state(Anchored::No, state, byte);
+        if dfa.is_special(state) {
+            if dfa.is_dead(state) {
+                return;
+            }
+            if dfa.is_match(state) {
+                report(state);
+            }
+        }
     }
 }
 
@@ -583,6 +611,39 @@ mod tests {
     use kdr_model::{Ancestor, Process, RuntimeAction, Timestamp};
 
     use super::*;
+
+    /// The byte-at-a-time walk finds what an overlapping search finds: every occurrence of
+    /// every pattern, nested and overlapping ones too, whatever the ASCII case.
+    #[test]
+    fn a_scan_finds_every_occurrence_of_every_pattern() {
+        let patterns = ["/etc/", "shadow", "had", "/etc/shadow", "sha", "w-", "xyz"];
+        let dfa = aho_corasick::dfa::DFA::builder()
+            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .build(patterns)
+            .unwrap();
+        let reference = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(patterns)
+            .unwrap();
+        for text in [
+            "/ETC/Shadow-/etc/shadow",
+            "",
+            "sh",
+            "shadoww-shadow",
+            "/var/log",
+        ] {
+            let mut walked = Vec::new();
+            each_pattern_in(&dfa, text.as_bytes(), |id| walked.push(id));
+            let mut searched: Vec<usize> = reference
+                .find_overlapping_iter(text)
+                .map(|m| m.pattern().as_usize())
+                .collect();
+            walked.sort_unstable();
+            searched.sort_unstable();
+            assert_eq!(walked, searched, "{text}");
+        }
+    }
 
     /// Slot 0 holds a process-only result, slot 1 a per-event one.
     fn scratch() -> Scratch {
